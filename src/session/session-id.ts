@@ -1,0 +1,32 @@
+import { createHash, randomBytes } from 'node:crypto';
+
+/** A lapse session id: 256 random bits, base64url without padding (43 characters). */
+const SESSION_ID_RE = /^[A-Za-z0-9_-]{43}$/;
+
+/**
+ * Issue a fresh session id: 256 bits from the system CSPRNG, base64url.
+ *
+ * @example
+ * import { generateSessionId } from 'lapse';
+ * const id = generateSessionId(); // 'q3J0...' (43 characters)
+ */
+export function generateSessionId(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+/** Whether `id` has the exact shape of an id {@link generateSessionId} issues. */
+export function isWellFormedSessionId(id: string): boolean {
+  return SESSION_ID_RE.test(id);
+}
+
+/**
+ * The only form of a session key a store ever holds: base64url SHA-256.
+ * A leaked store therefore holds no usable bearer token.
+ *
+ * @example
+ * import { hashSessionId } from 'lapse';
+ * hashSessionId(id); // 43 characters, not reversible
+ */
+export function hashSessionId(id: string): string {
+  return createHash('sha256').update(id).digest('base64url');
+}

@@ -1,0 +1,75 @@
+import type {
+  AccessDecision,
+  AccessMode,
+  EndDecision,
+  PolicyResolver,
+  RotateDecision,
+} from '../session/decide.js';
+import type { SessionChanges, SessionDraft, SessionRecord } from '../session/types.js';
+
+/** Result of {@link SessionStore.access}. */
+export type AccessResult = AccessDecision | { readonly outcome: 'unknown' };
+
+/** Result of {@link SessionStore.create}. */
+export type CreateResult =
+  | { readonly outcome: 'created'; readonly record: SessionRecord }
+  | { readonly outcome: 'exists'; readonly record: SessionRecord };
+
+/** Result of {@link SessionStore.revoke}. */
+export type RevokeResult = EndDecision | { readonly outcome: 'unknown' };
+
+/** Result of {@link SessionStore.rotate}. */
+export type RotateResult =
+  | RotateDecision
+  | { readonly outcome: 'unknown' }
+  | { readonly outcome: 'conflict' };
+
+/** Called once for each session a store's own sweep ended. */
+export type ExpireListener = (record: SessionRecord) => void;
+
+/**
+ * Where sessions live. Every implementation (memory, SQLite, Redis) passes the
+ * one conformance suite in `test/store-conformance.ts`.
+ *
+ * Contract:
+ * - keys are `idHash` (SHA-256 of the id): a store never sees a session id;
+ * - every decision is made with the store's own clock (`now()`), which is the
+ *   authority when many instances share one store;
+ * - each method that decides (`create`, `access`, `revoke`, `rotate`,
+ *   `sweep`) reads, decides with `session/decide.ts` and writes as ONE atomic
+ *   step: no interleaving of calls, on any instance, can observe or produce a
+ *   state the decisions would not;
+ * - no record is held without an expiry (`purgeAt`); an ended record is kept,
+ *   with its reason, until then;
+ * - when the store cannot be reached every method rejects with
+ *   `StoreUnavailableError` (code `LAPSE_STORE_UNAVAILABLE`).
+ */
+export interface SessionStore {
+  /** The store's clock, epoch ms. */
+  now(): Promise<number>;
+  /** Insert a new session unless one with this key exists. */
+  create(idHash: string, draft: SessionDraft, policy: PolicyResolver): Promise<CreateResult>;
+  /** Check, and for `touch` also touch, one session atomically. */
+  access(idHash: string, mode: AccessMode, policy: PolicyResolver): Promise<AccessResult>;
+  /** End one session as revoked (unless it already ended: then its reason stands). */
+  revoke(idHash: string, reason: string): Promise<RevokeResult>;
+  /** Revoke every live session of a subject; returns the records revoked. */
+  revokeSubject(subject: string, reason: string): Promise<SessionRecord[]>;
+  /**
+   * Retire `idHash` and move the session to `newIdHash` with the same deadlines.
+   * `conflict` when `newIdHash` is already taken (nothing changes).
+   */
+  rotate(idHash: string, newIdHash: string, changes: SessionChanges): Promise<RotateResult>;
+  /** The record as stored, ended or not; no decision, no write. */
+  get(idHash: string): Promise<SessionRecord | undefined>;
+  /**
+   * End every live session whose stored deadline has passed (each exactly once,
+   * across every instance sharing the store), tell the expire listeners, and
+   * forget records past `purgeAt`. Returns the sessions this call ended.
+   */
+  sweep(): Promise<SessionRecord[]>;
+  /** Listen for sessions ended by the sweep; returns a function that stops listening. */
+  onExpire(listener: ExpireListener): () => void;
+  /** Stop timers and release connections. */
+  close(): Promise<void>;
+}
