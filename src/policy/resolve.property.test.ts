@@ -97,7 +97,10 @@ describe('policy resolution properties', () => {
     fc.assert(
       fc.property(
         policyArb.chain((p) =>
-          fc.tuple(fc.constant(p), fc.shuffledSubarray(p.rules, { minLength: p.rules.length })),
+          fc.tuple(
+            fc.constant(p),
+            fc.shuffledSubarray([...p.rules], { minLength: p.rules.length }),
+          ),
         ),
         sessionArb,
         contextArb,

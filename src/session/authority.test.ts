@@ -34,7 +34,9 @@ function setup(p: Policy = policy()) {
     reject: [],
   };
   for (const type of Object.keys(events) as (keyof AuthorityEvents)[]) {
-    authority.on(type, (event: never) => (events[type] as unknown[]).push(event));
+    authority.on(type, (event: AuthorityEvents[typeof type]) => {
+      (events[type] as unknown[]).push(event);
+    });
   }
   return { clock, store, authority, events };
 }
