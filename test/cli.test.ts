@@ -134,6 +134,8 @@ describe('lapse explain', () => {
     expect(run.stdout).toMatch(/idle\s+5m\s+from admins/);
     expect(run.stdout).toContain('rules applied: admins, production');
     expect(run.stdout).toContain('Admin sessions end after 5 minutes without activity.');
+    expect(run.stdout).toContain('idle limit: at most 15m (pci-dss-4: PCI DSS v4.0 req. 8.2.8)');
+    expect(run.stdout).toContain('absolute limit: at most 12h (limits.absolute)');
   });
 
   it('exits 2 when the policy does not load', async () => {

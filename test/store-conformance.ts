@@ -9,7 +9,7 @@ import type { EnforcementContext, Policy, PolicyRule } from '../src/policy/types
 import type { PolicyResolver } from '../src/session/decide.js';
 import { generateSessionId, hashSessionId } from '../src/session/session-id.js';
 import type { EndReason, SessionDraft, SessionRecord } from '../src/session/types.js';
-import type { AccessResult, SessionStore } from '../src/store/session-store.js';
+import type { AccessResult, RevokeNotice, SessionStore } from '../src/store/session-store.js';
 
 /** What a store implementation hands the suite, fresh for every case. */
 export interface StoreHarness {
@@ -404,6 +404,37 @@ export function describeStoreConformance(
       });
     });
 
+    describe('revocation notices', () => {
+      it('tells revoke listeners of each revocation, once, with subject and reason', async () => {
+        const heard: RevokeNotice[] = [];
+        store.onRevoke((notice) => heard.push(notice));
+        const a = await begin(STANDARD, { subject: 'u1' });
+        const b = await begin(STANDARD, { subject: 'u2' });
+        const c = await begin(STANDARD, { subject: 'u2' });
+        await store.revoke(a.idHash, 'logout');
+        await store.revoke(a.idHash, 'logout');
+        await store.revokeSubject('u2', 'subject');
+        await vi.waitFor(() => expect(heard).toHaveLength(3), { timeout: 2_000 });
+        expect(heard[0]).toEqual({ idHash: a.idHash, subject: 'u1', reason: 'logout' });
+        expect(heard.slice(1).map((notice) => notice.idHash).sort()).toEqual([b.idHash, c.idHash].sort());
+        expect(heard.slice(1).every((notice) => notice.reason === 'subject')).toBe(true);
+      });
+
+      it('says nothing for a session that had already expired, or after unsubscribing', async () => {
+        const heard: RevokeNotice[] = [];
+        const stop = store.onRevoke((notice) => heard.push(notice));
+        const expired = await begin(IDLE_1M);
+        await h.advance(MINUTE);
+        await store.revoke(expired.idHash, 'logout');
+        stop();
+        const live = await begin(STANDARD);
+        await store.revoke(live.idHash, 'logout');
+        // Give a store that delivers asynchronously the time it would need.
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        expect(heard).toEqual([]);
+      });
+    });
+
     describe('rotate', () => {
       it('retires the old id and carries createdAt and deadlines to the new id', async () => {
         const { idHash, record } = await begin(STANDARD, { subject: 'u1', roles: ['dev'] });
@@ -724,6 +755,17 @@ export function describeStoreConformance(
           expectActive(await other.access(idHash, 'touch', STANDARD));
           await store.revoke(idHash, 'logout');
           expectEnded(await other.access(idHash, 'touch', STANDARD), 'revoked');
+        });
+
+        it('delivers a revocation made through one instance to the other within a second', async () => {
+          const other = await secondInstance();
+          const heard: RevokeNotice[] = [];
+          other.onRevoke((notice) => heard.push(notice));
+          const { idHash } = await begin(STANDARD, { subject: 'u9' });
+          await store.revoke(idHash, 'admin');
+          await vi.waitFor(() => expect(heard).toEqual([{ idHash, subject: 'u9', reason: 'admin' }]), {
+            timeout: 1_000,
+          });
         });
 
         it('emits a due expiry exactly once across two sweeping instances', async () => {

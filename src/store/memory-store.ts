@@ -21,6 +21,8 @@ import type {
   AccessResult,
   CreateResult,
   ExpireListener,
+  RevokeListener,
+  RevokeNotice,
   RevokeResult,
   RotateResult,
   SessionStore,
@@ -172,7 +174,7 @@ function validateOptions(options: unknown): MemoryStoreConfig {
 /** Report a throwing expire listener without letting it stop the sweep or the other listeners. */
 function reportListenerError(error: unknown): void {
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.emitWarning(`a MemoryStore expire listener threw: ${detail}`, 'LapseWarning');
+  process.emitWarning(`a MemoryStore listener threw: ${detail}`, 'LapseWarning');
 }
 
 /** No attributes share one frozen object; others are copied, so the caller cannot change a stored record. */
@@ -270,6 +272,7 @@ export class MemoryStore implements SessionStore {
   readonly #profiles = new Map<readonly string[], Map<string, Profile>>();
   #sharedProfileCount = 0;
   readonly #listeners = new Set<ExpireListener>();
+  readonly #revokeListeners = new Set<RevokeListener>();
   #lastSweep: SweepStats = NO_SWEEP;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -328,6 +331,7 @@ export class MemoryStore implements SessionStore {
     if (slot === undefined) return UNKNOWN;
     const decision = decideRevoke(this.#read(slot), now, reason, this.#retainMs);
     if (decision.outcome === 'ended' || decision.endedNow) this.#update(slot, decision.record);
+    if (decision.outcome === 'ended') this.#announceRevoked([decision.record], reason);
     return decision;
   }
 
@@ -348,6 +352,7 @@ export class MemoryStore implements SessionStore {
         this.#update(slot, decision.record);
       }
     }
+    this.#announceRevoked(revoked, reason);
     return revoked;
   }
 
@@ -393,6 +398,28 @@ export class MemoryStore implements SessionStore {
     };
   }
 
+  onRevoke(listener: RevokeListener): () => void {
+    const registration: RevokeListener = (notice) => listener(notice);
+    this.#revokeListeners.add(registration);
+    return () => {
+      this.#revokeListeners.delete(registration);
+    };
+  }
+
+  /** Tell revoke listeners, after the writes, so one that calls back sees a settled state. */
+  #announceRevoked(records: readonly SessionRecord[], reason: string): void {
+    for (const record of records) {
+      const notice: RevokeNotice = { idHash: record.idHash, subject: record.subject, reason };
+      for (const listener of this.#revokeListeners) {
+        try {
+          listener(notice);
+        } catch (error) {
+          reportListenerError(error);
+        }
+      }
+    }
+  }
+
   async close(): Promise<void> {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
@@ -402,6 +429,7 @@ export class MemoryStore implements SessionStore {
     this.#buckets.clear();
     this.#revokeReasons.clear();
     this.#listeners.clear();
+    this.#revokeListeners.clear();
     this.#refs.length = 0;
     this.#freeSlots.length = 0;
     this.#slotCount = 0;

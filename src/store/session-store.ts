@@ -27,6 +27,16 @@ export type RotateResult =
 /** Called once for each session a store's own sweep ended. */
 export type ExpireListener = (record: SessionRecord) => void;
 
+/** A revocation, as every instance sharing a store hears of it. */
+export interface RevokeNotice {
+  readonly idHash: string;
+  readonly subject: string;
+  readonly reason: string;
+}
+
+/** Called for every revocation made through any instance sharing the store. */
+export type RevokeListener = (notice: RevokeNotice) => void;
+
 /**
  * Where sessions live. Every implementation (memory, SQLite, Redis) passes the
  * one conformance suite in `test/store-conformance.ts`.
@@ -70,6 +80,13 @@ export interface SessionStore {
   sweep(): Promise<SessionRecord[]>;
   /** Listen for sessions ended by the sweep; returns a function that stops listening. */
   onExpire(listener: ExpireListener): () => void;
+  /**
+   * Listen for revocations (`revoke`, `revokeSubject`) made through ANY
+   * instance sharing this store, this one included, so every instance can
+   * close that session's open connections. Delivered within a second, once per
+   * revocation per listening instance. Returns a function that stops listening.
+   */
+  onRevoke(listener: RevokeListener): () => void;
   /** Stop timers and release connections. */
   close(): Promise<void>;
 }

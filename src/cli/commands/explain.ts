@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { formatDuration } from '../../policy/duration.js';
 import { resolvePolicy } from '../../policy/resolve.js';
-import type { EffectivePolicy } from '../../policy/types.js';
+import type { EffectivePolicy, Policy } from '../../policy/types.js';
 import { ExitCode } from '../exit-codes.js';
 import { loadPolicyForCommand } from '../load-for-command.js';
 import { type CliOutput, printJson } from '../output.js';
@@ -16,7 +16,7 @@ export function explanationJson(effective: EffectivePolicy): object {
   };
 }
 
-function explanationText(effective: EffectivePolicy): string {
+function explanationText(effective: EffectivePolicy, policy: Policy): string {
   const warnNote = effective.warnClamped
     ? ` (clamped from ${formatDuration(effective.warnRequestedMs)} to half the shortest timeout)`
     : '';
@@ -27,6 +27,12 @@ function explanationText(effective: EffectivePolicy): string {
     `rules applied: ${effective.matched.length === 0 ? 'none (defaults only)' : effective.matched.join(', ')}`,
   ];
   if (effective.message !== undefined) lines.push(`message: ${effective.message}`);
+  for (const [setting, ceiling] of Object.entries(policy.ceilings)) {
+    if (ceiling === undefined) continue;
+    const by = ceiling.source === 'limits' ? `limits.${setting}` : ceiling.source;
+    const why = ceiling.requirement === undefined ? '' : `: ${ceiling.requirement}`;
+    lines.push(`${setting} limit: at most ${formatDuration(ceiling.ms)} (${by}${why})`);
+  }
   return lines.join('\n');
 }
 
@@ -47,7 +53,7 @@ export function explainCommand(output: CliOutput, setExit: (code: number) => voi
       const { session, context } = sessionFromOptions(options);
       const effective = resolvePolicy(policy, session, context);
       if (options.json === true) printJson(output, explanationJson(effective));
-      else output.out(explanationText(effective));
+      else output.out(explanationText(effective, policy));
       setExit(ExitCode.OK);
     });
 }
