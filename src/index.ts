@@ -21,7 +21,8 @@ export {
   parseIdleDuration,
 } from './policy/duration.js';
 export { policyJsonSchema } from './policy/json-schema.js';
-export { loadPolicy, loadPolicyFile } from './policy/load-policy.js';
+export { loadPolicy } from './policy/load-policy.js';
+export { loadPolicyFile } from './policy/load-policy-file.js';
 export { compilePassive, type PassivePredicate, type RequestProbe } from './policy/passive.js';
 export {
   formatPolicyIssue,

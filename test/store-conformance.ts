@@ -416,7 +416,12 @@ export function describeStoreConformance(
         await store.revokeSubject('u2', 'subject');
         await vi.waitFor(() => expect(heard).toHaveLength(3), { timeout: 2_000 });
         expect(heard[0]).toEqual({ idHash: a.idHash, subject: 'u1', reason: 'logout' });
-        expect(heard.slice(1).map((notice) => notice.idHash).sort()).toEqual([b.idHash, c.idHash].sort());
+        expect(
+          heard
+            .slice(1)
+            .map((notice) => notice.idHash)
+            .sort(),
+        ).toEqual([b.idHash, c.idHash].sort());
         expect(heard.slice(1).every((notice) => notice.reason === 'subject')).toBe(true);
       });
 
@@ -763,9 +768,12 @@ export function describeStoreConformance(
           other.onRevoke((notice) => heard.push(notice));
           const { idHash } = await begin(STANDARD, { subject: 'u9' });
           await store.revoke(idHash, 'admin');
-          await vi.waitFor(() => expect(heard).toEqual([{ idHash, subject: 'u9', reason: 'admin' }]), {
-            timeout: 1_000,
-          });
+          await vi.waitFor(
+            () => expect(heard).toEqual([{ idHash, subject: 'u9', reason: 'admin' }]),
+            {
+              timeout: 1_000,
+            },
+          );
         });
 
         it('emits a due expiry exactly once across two sweeping instances', async () => {

@@ -1,5 +1,5 @@
 import { LapseError } from '../errors.js';
-import { loadPolicyFile } from '../policy/load-policy.js';
+import { loadPolicyFile } from '../policy/load-policy-file.js';
 import { PolicyLoadError } from '../policy/policy-load-error.js';
 import type { Policy } from '../policy/types.js';
 import { ExitCode } from './exit-codes.js';

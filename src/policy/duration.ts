@@ -1,4 +1,5 @@
 import { ErrorCodes, LapseError } from '../errors.js';
+import { quote } from './issue-messages.js';
 
 /**
  * The textual form of a duration: whole number and unit, nothing else.
@@ -53,7 +54,7 @@ export function parseDuration(input: unknown): number {
     if (match === null) {
       throw new DurationError(
         input,
-        `invalid duration ${JSON.stringify(input.length > 40 ? `${input.slice(0, 40)}…` : input)}: use a whole number with a unit (500ms, 30s, 15m, 8h, 1d) or a number of seconds`,
+        `invalid duration ${quote(input)}: use a whole number with a unit (500ms, 30s, 15m, 8h, 1d) or a number of seconds`,
       );
     }
     const unit = match[1] as keyof typeof UNIT_MS;

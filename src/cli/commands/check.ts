@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { FileUnreadableError } from '../../errors.js';
 import { formatDuration } from '../../policy/duration.js';
-import { loadPolicyFile } from '../../policy/load-policy.js';
+import { loadPolicyFile } from '../../policy/load-policy-file.js';
 import { formatPolicyIssue, PolicyLoadError } from '../../policy/policy-load-error.js';
 import type { Policy } from '../../policy/types.js';
 import { ExitCode } from '../exit-codes.js';
@@ -18,9 +18,9 @@ function summary(file: string, policy: Policy): string {
   if (policy.comply.length > 0) lines.push(`  comply: ${policy.comply.join(', ')}`);
   for (const [setting, ceiling] of Object.entries(ceilings)) {
     if (ceiling !== undefined) {
-      lines.push(
-        `  ${setting} limit: ${formatDuration(ceiling.ms)} (${ceiling.requirement ?? ceiling.source})`,
-      );
+      const by = ceiling.source === 'limits' ? `limits.${setting}` : ceiling.source;
+      const why = ceiling.requirement === undefined ? '' : `: ${ceiling.requirement}`;
+      lines.push(`  ${setting} limit: at most ${formatDuration(ceiling.ms)} (${by}${why})`);
     }
   }
   return lines.join('\n');
