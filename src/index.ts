@@ -12,6 +12,16 @@
  */
 
 export * from './errors.js';
+export type { CarriedSession, SessionCarrier } from './http/carriers/carrier.js';
+export { CookieCarrier } from './http/carriers/cookie-carrier.js';
+export { JwtCarrier, type JwtCarrierOptions } from './http/carriers/jwt-carrier.js';
+export { type HttpRequestLike, isNavigation, pathOf } from './http/http-request.js';
+export { createLapse, type HandleResult, Lapse, RESERVED_PREFIX } from './http/lapse.js';
+export type { LapseOptions } from './http/lapse-options.js';
+export { type HttpResponseSpec, rejectionResponse, safeReturnTo } from './http/rejection.js';
+export { type HeaderSink, RequestSession } from './http/request-session.js';
+export { isSameOriginStateChange } from './http/same-origin.js';
+export { SESSION_HEADER, sessionHeaderValue, statusBody } from './http/session-header.js';
 export { CompiledPolicy, ContextPolicy } from './policy/compiled-policy.js';
 export {
   DURATION_PATTERN,

@@ -1,7 +1,7 @@
 import { ErrorCodes, LapseError, OptionError } from '../errors.js';
 import { CompiledPolicy } from '../policy/compiled-policy.js';
 import type { EnforcementContext, Policy } from '../policy/types.js';
-import type { SessionStore } from '../store/session-store.js';
+import type { AccessResult, SessionStore } from '../store/session-store.js';
 import { deadlinesFor, statusAt } from './decide.js';
 import { AuthorityEventHub, type AuthorityEventType, type AuthorityListener } from './events.js';
 import { generateSessionId, hashSessionId, isWellFormedSessionId } from './session-id.js';
@@ -187,6 +187,37 @@ export class SessionAuthority {
     return this.#access(id, context, 'peek');
   }
 
+  /**
+   * Check a session named by a verified token (a JWT's `iss` + `sid`/`jti`),
+   * not by a lapse id. The token is the proof of sign-in, so its first sight
+   * creates the record (authentication time from the token); every later sight
+   * is checked like any session, and a token replayed after its session ended
+   * is rejected with the original reason. Only call this with a key from a
+   * token whose signature, issuer, audience and expiry were verified.
+   */
+  async checkToken(
+    key: string,
+    draft: SessionDraft,
+    context: EnforcementContext = EMPTY_CONTEXT,
+    options: { readonly passive?: boolean; readonly extend?: boolean } = {},
+  ): Promise<Verdict> {
+    const idHash = hashSessionId(`token\u0000${key}`);
+    const mode = options.passive === true ? 'peek' : 'touch';
+    const resolver = this.#policy.forContext(context);
+    let result = await this.#store.access(idHash, mode, resolver);
+    if (result.outcome === 'unknown') {
+      const created = await this.#store.create(idHash, draft, resolver);
+      if (created.outcome === 'created')
+        this.#events.emit('begin', { record: created.record, context });
+      result = await this.#store.access(idHash, mode, resolver);
+    }
+    const verdict = this.#verdictOf(result, context);
+    if (verdict.ok && options.extend === true) {
+      this.#events.emit('extend', { record: verdict.record, status: verdict.status });
+    }
+    return verdict;
+  }
+
   async #access(
     id: string | undefined,
     context: EnforcementContext,
@@ -200,6 +231,10 @@ export class SessionAuthority {
       mode,
       this.#policy.forContext(context),
     );
+    return this.#verdictOf(result, context);
+  }
+
+  #verdictOf(result: AccessResult, context: EnforcementContext): Verdict {
     switch (result.outcome) {
       case 'active':
         return { ok: true, status: result.status, record: result.record };
@@ -213,6 +248,14 @@ export class SessionAuthority {
         return this.#reject(toRejectReason(reason), record, reason === 'rotated', context);
       }
     }
+  }
+
+  /**
+   * Record a rejection decided before any session could be looked up (nothing
+   * presented, or a credential that failed verification) and return its verdict.
+   */
+  reject(reason: 'missing' | 'invalid', context: EnforcementContext = EMPTY_CONTEXT): Verdict {
+    return this.#reject(reason, undefined, false, context);
   }
 
   #reject(
@@ -251,6 +294,11 @@ export class SessionAuthority {
         return { outcome: 'already-ended', reason: toRejectReason(ended), record };
       }
     }
+  }
+
+  /** Revoke the session a verified token names (its `iss` + `sid`/`jti` key). */
+  async revokeToken(key: string, reason = 'logout'): Promise<RevokeOutcome> {
+    return this.revokeHash(hashSessionId(`token\u0000${key}`), reason);
   }
 
   /** "Sign out everywhere": revoke every live session of a subject. Returns how many. */
