@@ -234,3 +234,99 @@ describe('JWT carrier options', () => {
     ).toThrow(expect.objectContaining({ code: 'LAPSE_OPTION_INVALID', option }));
   });
 });
+
+describe('JWT keys from a secret and from a JWKS URL', () => {
+  async function serve(lapse: Lapse): Promise<Started> {
+    const module = (await import('../examples/node/app.mjs')) as {
+      start(lapse: Lapse, port?: number): Promise<Started>;
+    };
+    return module.start(lapse, 0);
+  }
+
+  it('verifies HS256 tokens with a shared secret', async () => {
+    const secret = 'a-shared-secret-of-at-least-32-characters';
+    const lapse = createLapse({
+      policy: POLICY,
+      store: new MemoryStore({ clock: new ManualClock(START), sweepIntervalMs: 0 }),
+      jwt: { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], secret },
+    });
+    const server = await serve(lapse);
+    try {
+      const good = await token({}, 'HS256', new TextEncoder().encode(secret));
+      expect(
+        (await rawRequest(server.url, 'GET', '/api/me', { authorization: `Bearer ${good}` }))
+          .status,
+      ).toBe(200);
+      const forged = await token(
+        {},
+        'HS256',
+        new TextEncoder().encode('another-secret-of-at-least-32-chars!!'),
+      );
+      expect(
+        (await rawRequest(server.url, 'GET', '/api/me', { authorization: `Bearer ${forged}` }))
+          .status,
+      ).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('fetches keys from a JWKS URL and picks up a rotated key', async () => {
+    const { createServer } = await import('node:http');
+    const { exportJWK } = await import('jose');
+    const first = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const second = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const published = [
+      { ...(await exportJWK(first.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' },
+    ];
+    let fetches = 0;
+    const jwks = createServer((_req, res) => {
+      fetches += 1;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ keys: published }));
+    });
+    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve));
+    const port = (jwks.address() as { port: number }).port;
+    const lapse = createLapse({
+      policy: POLICY,
+      store: new MemoryStore({ sweepIntervalMs: 0 }),
+      jwt: {
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        algorithms: ['RS256'],
+        jwksUrl: `http://127.0.0.1:${port}/jwks.json`,
+        jwksCooldownMs: 0,
+      },
+    });
+    const server = await serve(lapse);
+    const now = Math.floor(Date.now() / 1_000);
+    const signed = (key: unknown, kid: string) =>
+      new SignJWT({ sid: `s-${kid}`, iss: ISSUER, aud: AUDIENCE })
+        .setProtectedHeader({ alg: 'RS256', kid })
+        .setSubject('u1')
+        .setIssuedAt(now)
+        .setExpirationTime(now + 600)
+        .sign(key as Parameters<SignJWT['sign']>[0]);
+    try {
+      const call = async (jwt: string) =>
+        (await rawRequest(server.url, 'GET', '/api/me', { authorization: `Bearer ${jwt}` })).status;
+      expect(await call(await signed(first.privateKey, 'k1'))).toBe(200);
+      expect(await call(await signed(first.privateKey, 'k1'))).toBe(200);
+      expect(fetches).toBe(1); // cached
+      // The issuer rotates: a token with a kid not seen yet makes lapse refetch.
+      published.push({
+        ...(await exportJWK(second.publicKey)),
+        kid: 'k2',
+        alg: 'RS256',
+        use: 'sig',
+      });
+      expect(await call(await signed(second.privateKey, 'k2'))).toBe(200);
+      expect(fetches).toBe(2);
+      // A kid nobody publishes is refused, not a crash.
+      expect(await call(await signed(second.privateKey, 'k3'))).toBe(401);
+    } finally {
+      await server.close();
+      await new Promise((resolve) => jwks.close(resolve));
+    }
+  });
+});

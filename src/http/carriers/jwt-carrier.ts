@@ -25,6 +25,10 @@ export interface JwtCarrierOptions {
   readonly publicKey?: string | KeyObject;
   /** A JWKS URL; keys are cached and refetched when an unknown `kid` appears (rotation). */
   readonly jwksUrl?: string;
+  /** How long fetched JWKS keys are trusted, ms. Default 10 minutes. */
+  readonly jwksCacheMs?: number;
+  /** The least time between two JWKS fetches, ms (bounds refetch storms from unknown kids). Default 30 s. */
+  readonly jwksCooldownMs?: number;
   /** Read the token from this cookie instead of `Authorization: Bearer`. */
   readonly cookie?: string;
   /** Claim names for roles (default `roles`) and user type (default `user_type`). */
@@ -132,7 +136,20 @@ export class JwtCarrier implements SessionCarrier {
         } catch {
           throw new OptionError('jwt.jwksUrl', 'give an absolute https:// URL');
         }
-        this.#key = createRemoteJWKSet(url, { cacheMaxAge: 10 * 60_000, cooldownDuration: 30_000 });
+        if (
+          url.protocol !== 'https:' &&
+          url.hostname !== '127.0.0.1' &&
+          url.hostname !== 'localhost'
+        ) {
+          throw new OptionError(
+            'jwt.jwksUrl',
+            'fetch keys over https:// (plain http only on localhost)',
+          );
+        }
+        this.#key = createRemoteJWKSet(url, {
+          cacheMaxAge: options.jwksCacheMs ?? 10 * 60_000,
+          cooldownDuration: options.jwksCooldownMs ?? 30_000,
+        });
       } else {
         try {
           this.#key =
