@@ -226,7 +226,6 @@ describe('JWT carrier options', () => {
         jwt: {
           issuer: ISSUER,
           audience: AUDIENCE,
-          algorithms: ['RS256'],
           publicKey: PUBLIC_PEM,
           ...override,
         } as never,
@@ -237,7 +236,8 @@ describe('JWT carrier options', () => {
 
 describe('JWT keys from a secret and from a JWKS URL', () => {
   async function serve(lapse: Lapse): Promise<Started> {
-    const module = (await import('../examples/node/app.mjs')) as {
+    const file = '../examples/node/app.mjs';
+    const module = (await import(file)) as {
       start(lapse: Lapse, port?: number): Promise<Started>;
     };
     return module.start(lapse, 0);
