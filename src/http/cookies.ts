@@ -13,15 +13,20 @@ export type CookieLookup =
 export function findCookie(header: string | undefined, name: string): CookieLookup {
   if (header === undefined || header.length === 0) return { kind: 'absent' };
   let found: string | undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq === -1) continue;
-    if (part.slice(0, eq).trim() !== name) continue;
-    if (found !== undefined) return { kind: 'duplicate' };
-    let value = part.slice(eq + 1).trim();
-    if (value.length >= 2 && value.startsWith('"') && value.endsWith('"'))
-      value = value.slice(1, -1);
-    found = value;
+  let start = 0;
+  // One scan with indexOf: this runs on every request.
+  while (start < header.length) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) {
+      if (found !== undefined) return { kind: 'duplicate' };
+      let value = header.slice(eq + 1, end).trim();
+      if (value.length >= 2 && value.startsWith('"') && value.endsWith('"'))
+        value = value.slice(1, -1);
+      found = value;
+    }
+    start = end + 1;
   }
   return found === undefined ? { kind: 'absent' } : { kind: 'present', value: found };
 }

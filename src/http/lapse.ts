@@ -68,14 +68,17 @@ export class Lapse {
     try {
       if (path.startsWith(RESERVED_PREFIX)) return await this.#endpoint(path, request, context);
       const isPublic = this.#settings.isPublic(path);
+      const { policy } = this.authority;
       const passive =
         isPublic ||
-        this.authority.policy.isPassive({
-          method: request.method,
-          path,
-          getHeader: (name) => request.header(name),
-        });
-      const carried = await this.#settings.carrier.read(request);
+        (policy.hasPassiveRules &&
+          policy.isPassive({
+            method: request.method,
+            path,
+            getHeader: (name) => request.header(name),
+          }));
+      const read = this.#settings.carrier.read(request);
+      const carried = read instanceof Promise ? await read : read;
       if (isPublic && carried.kind === 'none') {
         return {
           action: 'next',
@@ -120,9 +123,9 @@ export class Lapse {
     const { authority } = this.#settings;
     switch (carried.kind) {
       case 'none':
-        return authority.reject('missing', context);
+        return Promise.resolve(authority.reject('missing', context));
       case 'malformed':
-        return authority.reject('invalid', context);
+        return Promise.resolve(authority.reject('invalid', context));
       case 'session-id':
         if (mode === 'extend') return authority.extend(carried.id, context);
         return authority.check(carried.id, context, { passive: mode === 'peek' });

@@ -14,12 +14,11 @@ function remainingSeconds(until: number, now: number): number {
  * idle is off; `warn` is the length of the warning period.
  */
 export function sessionHeaderValue(status: SessionStatus): string {
-  const parts = [`state=${status.state}`];
-  if (status.idleExpiresAt !== null)
-    parts.push(`idle=${remainingSeconds(status.idleExpiresAt, status.now)}`);
-  parts.push(`absolute=${remainingSeconds(status.absoluteExpiresAt, status.now)}`);
-  parts.push(`warn=${Math.floor(status.policy.warnMs / 1_000)}`);
-  return parts.join(', ');
+  const idle =
+    status.idleExpiresAt === null
+      ? ''
+      : `, idle=${remainingSeconds(status.idleExpiresAt, status.now)}`;
+  return `state=${status.state}${idle}, absolute=${remainingSeconds(status.absoluteExpiresAt, status.now)}, warn=${Math.floor(status.policy.warnMs / 1_000)}`;
 }
 
 /** The JSON body of `/_lapse/status` and `/_lapse/extend` (times in epoch ms, durations in ms). */

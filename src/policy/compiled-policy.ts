@@ -81,6 +81,11 @@ export class CompiledPolicy {
     return this.forContext(context).resolve(session);
   }
 
+  /** Whether the policy declares any passive traffic at all (lets callers skip building a probe). */
+  get hasPassiveRules(): boolean {
+    return this.policy.passive.length > 0;
+  }
+
   /** Whether a request is passive traffic (checked, never activity). */
   isPassive(request: RequestProbe): boolean {
     return this.#isPassive(request);

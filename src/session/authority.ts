@@ -161,7 +161,7 @@ export class SessionAuthority {
    * Check a request's session and, unless it is passive, count it as activity:
    * one atomic step in the store.
    */
-  async check(
+  check(
     id: string | undefined,
     context: EnforcementContext = EMPTY_CONTEXT,
     options: { readonly passive?: boolean } = {},
@@ -180,10 +180,7 @@ export class SessionAuthority {
   }
 
   /** The session's standing without touching it (a status read is passive). */
-  async status(
-    id: string | undefined,
-    context: EnforcementContext = EMPTY_CONTEXT,
-  ): Promise<Verdict> {
+  status(id: string | undefined, context: EnforcementContext = EMPTY_CONTEXT): Promise<Verdict> {
     return this.#access(id, context, 'peek');
   }
 

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import * as crypto from 'node:crypto';
 
 /** A lapse session id: 256 random bits, base64url without padding (43 characters). */
 const SESSION_ID_RE = /^[A-Za-z0-9_-]{43}$/;
@@ -11,7 +11,7 @@ const SESSION_ID_RE = /^[A-Za-z0-9_-]{43}$/;
  * const id = generateSessionId(); // 'q3J0...' (43 characters)
  */
 export function generateSessionId(): string {
-  return randomBytes(32).toString('base64url');
+  return crypto.randomBytes(32).toString('base64url');
 }
 
 /** Whether `id` has the exact shape of an id {@link generateSessionId} issues. */
@@ -28,5 +28,12 @@ export function isWellFormedSessionId(id: string): boolean {
  * hashSessionId(id); // 43 characters, not reversible
  */
 export function hashSessionId(id: string): string {
-  return createHash('sha256').update(id).digest('base64url');
+  return oneShotHash === undefined
+    ? crypto.createHash('sha256').update(id).digest('base64url')
+    : oneShotHash('sha256', id, 'base64url');
 }
+
+/** `crypto.hash` (Node >= 20.12): no Hash object per call, on the path of every request. */
+const oneShotHash = (
+  crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }
+).hash;

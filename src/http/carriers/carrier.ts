@@ -12,7 +12,11 @@ export type CarriedSession =
   /** A verified token: its session key (`iss` + `sid`/`jti`) and who it says the person is. */
   | { readonly kind: 'token'; readonly key: string; readonly draft: SessionDraft };
 
-/** Reads the session a request carries. One per way of carrying it (cookie, JWT). */
+/**
+ * Reads the session a request carries. One per way of carrying it (cookie,
+ * JWT). A carrier that needs no I/O answers synchronously (the cookie), one
+ * that may fetch keys answers with a promise (JWKS).
+ */
 export interface SessionCarrier {
-  read(request: HttpRequestLike): Promise<CarriedSession>;
+  read(request: HttpRequestLike): CarriedSession | Promise<CarriedSession>;
 }

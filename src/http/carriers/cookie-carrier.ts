@@ -16,7 +16,7 @@ export class CookieCarrier implements SessionCarrier {
     this.cookie = cookie;
   }
 
-  async read(request: HttpRequestLike): Promise<CarriedSession> {
+  read(request: HttpRequestLike): CarriedSession {
     const found = findCookie(request.header('cookie'), this.cookie.name);
     switch (found.kind) {
       case 'absent':
