@@ -1,5 +1,10 @@
 import * as crypto from 'node:crypto';
 
+/** `crypto.hash` (Node >= 20.12): no Hash object per call, on the path of every request. */
+const oneShotHash = (
+  crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }
+).hash;
+
 /** A lapse session id: 256 random bits, base64url without padding (43 characters). */
 const SESSION_ID_RE = /^[A-Za-z0-9_-]{43}$/;
 
@@ -32,8 +37,3 @@ export function hashSessionId(id: string): string {
     ? crypto.createHash('sha256').update(id).digest('base64url')
     : oneShotHash('sha256', id, 'base64url');
 }
-
-/** `crypto.hash` (Node >= 20.12): no Hash object per call, on the path of every request. */
-const oneShotHash = (
-  crypto as { hash?: (algorithm: string, data: string, encoding: 'base64url') => string }
-).hash;
