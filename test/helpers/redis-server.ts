@@ -6,7 +6,11 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
 
 /** The shared Redis the store tests use. */
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -52,20 +56,62 @@ export async function requireRedis(url: string = REDIS_URL): Promise<void> {
   }
 }
 
+/** Every key under `prefix`, as bytes (session keys hold raw hash bytes), found with SCAN. */
+export async function keysUnder(redis: Redis, prefix: string): Promise<Buffer[]> {
+  const found: Buffer[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scanBuffer(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next.toString();
+    found.push(...keys);
+  } while (cursor !== '0');
+  return found;
+}
+
+/** Delete every key under `prefix` (SCAN, never KEYS). */
+export async function deleteKeysUnder(redis: Redis, prefix: string): Promise<void> {
+  const keys = await keysUnder(redis, prefix);
+  for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
+}
+
 /** A redis-server child process on its own port. */
 export class ThrowawayRedis {
   readonly port: number;
+  /** A one-node Redis Cluster owning all 16384 slots, instead of a standalone server. */
+  readonly isCluster: boolean;
   #process: ChildProcess | undefined;
 
-  private constructor(port: number) {
+  private constructor(port: number, isCluster: boolean) {
     this.port = port;
+    this.isCluster = isCluster;
   }
 
-  /** Start a server on a free port and wait until it answers. */
-  static async start(): Promise<ThrowawayRedis> {
-    const server = new ThrowawayRedis(await freePort());
+  /** Start a server on a free port and wait until it answers (and, for a cluster, until it is ok). */
+  static async start(options: { readonly cluster?: boolean } = {}): Promise<ThrowawayRedis> {
+    const server = new ThrowawayRedis(await freePort(), options.cluster === true);
     await server.restart();
+    if (server.isCluster) await server.#formCluster();
     return server;
+  }
+
+  get #clusterConfig(): string {
+    return join(tmpdir(), `lapse-test-cluster-${this.port}.conf`);
+  }
+
+  async #formCluster(): Promise<void> {
+    const admin = new Redis(this.port, '127.0.0.1', { lazyConnect: true });
+    try {
+      await admin.connect();
+      const slots = Array.from({ length: 16384 }, (_, slot) => slot);
+      await admin.call('CLUSTER', 'ADDSLOTS', ...slots);
+      const deadline = Date.now() + 10_000;
+      while (!String(await admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok')) {
+        if (Date.now() > deadline) throw new Error('the one-node cluster did not become ok');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    } finally {
+      admin.disconnect();
+    }
   }
 
   get url(): string {
@@ -92,6 +138,16 @@ export class ThrowawayRedis {
         'no',
         '--loglevel',
         'warning',
+        ...(this.isCluster
+          ? [
+              '--cluster-enabled',
+              'yes',
+              '--cluster-announce-ip',
+              '127.0.0.1',
+              '--cluster-config-file',
+              this.#clusterConfig,
+            ]
+          : []),
       ],
       { stdio: 'ignore' },
     );
@@ -110,6 +166,16 @@ export class ThrowawayRedis {
     }
   }
 
+  /** Freeze it (SIGSTOP): connections stay open and nothing answers, like a hung host. */
+  pause(): void {
+    this.#process?.kill('SIGSTOP');
+  }
+
+  /** Thaw a paused server (SIGCONT). */
+  resume(): void {
+    this.#process?.kill('SIGCONT');
+  }
+
   /** Stop it (SIGKILL: an abrupt outage, not a clean shutdown) and wait for the process to exit. */
   async stop(): Promise<void> {
     const child = this.#process;
@@ -118,7 +184,9 @@ export class ThrowawayRedis {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = once(child, 'exit');
       child.kill('SIGKILL');
+      child.kill('SIGCONT');
       await exited;
     }
+    if (this.isCluster) rmSync(this.#clusterConfig, { force: true });
   }
 }
