@@ -1,4 +1,4 @@
-import { OptionError, StoreUnavailableError } from '../errors.js';
+import { StoreUnavailableError } from '../errors.js';
 import { type Clock, systemClock } from '../session/clock.js';
 import {
   type AccessMode,
@@ -17,6 +17,7 @@ import type {
   SessionDraft,
   SessionRecord,
 } from '../session/types.js';
+import { ListenerSet } from './listener-set.js';
 import type {
   AccessResult,
   CreateResult,
@@ -27,6 +28,17 @@ import type {
   RotateResult,
   SessionStore,
 } from './session-store.js';
+import {
+  COMMON_OPTION_HINTS,
+  checkClock,
+  checkRetainEndedMs,
+  checkSweepIntervalMs,
+  checkWholeMs,
+  DEFAULT_RETAIN_ENDED_MS,
+  DEFAULT_SWEEP_INTERVAL_MS,
+  rejectUnknownOptions,
+  requireOptionsObject,
+} from './store-options.js';
 
 /** Options of {@link MemoryStore}. */
 export interface MemoryStoreOptions {
@@ -73,8 +85,8 @@ export interface MemoryStoreStats {
 
 const DEFAULTS: MemoryStoreConfig = Object.freeze({
   clock: systemClock,
-  retainEndedMs: 24 * 60 * 60 * 1000,
-  sweepIntervalMs: 1000,
+  retainEndedMs: DEFAULT_RETAIN_ENDED_MS,
+  sweepIntervalMs: DEFAULT_SWEEP_INTERVAL_MS,
   bucketMs: 1000,
 });
 
@@ -82,19 +94,10 @@ const KNOWN_OPTIONS = new Set(Object.keys(DEFAULTS));
 
 /** Common misspellings, so the error can name the option that was meant. */
 const OPTION_HINTS: Readonly<Record<string, string>> = {
-  retainMs: 'retainEndedMs',
-  retentionMs: 'retainEndedMs',
-  retainEnded: 'retainEndedMs',
-  sweepInterval: 'sweepIntervalMs',
-  intervalMs: 'sweepIntervalMs',
-  sweepMs: 'sweepIntervalMs',
+  ...COMMON_OPTION_HINTS,
   bucket: 'bucketMs',
   bucketSizeMs: 'bucketMs',
-  now: 'clock',
 };
-
-/** Largest delay `setInterval` honours (Node clamps anything above to 1 ms). */
-const MAX_TIMER_MS = 2_147_483_647;
 
 const NO_SWEEP: SweepStats = Object.freeze({
   bucketsVisited: 0,
@@ -113,53 +116,16 @@ const EMPTY_ROLES: readonly string[] = Object.freeze([]);
 /** Distinct role lists interned before new ones are kept unshared (bounds the table). */
 const MAX_INTERNED_ROLE_LISTS = 4_096;
 
-function checkWholeMs(option: string, value: unknown, min: number, max: number, fix: string) {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new OptionError(option, `got ${String(value)}; ${fix}`);
-  }
-}
-
 function validateOptions(options: unknown): MemoryStoreConfig {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new OptionError(
-      'options',
-      'expected an object such as { retainEndedMs: 86_400_000 }, or nothing for the defaults',
-    );
-  }
-  for (const key of Object.keys(options)) {
-    if (KNOWN_OPTIONS.has(key)) continue;
-    const hint = OPTION_HINTS[key];
-    throw new OptionError(
-      key,
-      hint === undefined
-        ? `unknown option; MemoryStore takes ${[...KNOWN_OPTIONS].join(', ')}`
-        : `unknown option, use ${hint} instead`,
-    );
-  }
+  requireOptionsObject(options, '{ retainEndedMs: 86_400_000 }, or nothing for the defaults');
+  rejectUnknownOptions(options, KNOWN_OPTIONS, OPTION_HINTS, 'MemoryStore');
   const given = options as MemoryStoreOptions;
   const clock = given.clock ?? DEFAULTS.clock;
-  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
-    throw new OptionError(
-      'clock',
-      'expected an object with a now() method returning epoch ms, such as systemClock or new ManualClock()',
-    );
-  }
+  checkClock(clock);
   const retainEndedMs = given.retainEndedMs ?? DEFAULTS.retainEndedMs;
-  checkWholeMs(
-    'retainEndedMs',
-    retainEndedMs,
-    0,
-    Number.MAX_SAFE_INTEGER,
-    'use a whole number of milliseconds >= 0 (every record needs a finite purge time)',
-  );
+  checkRetainEndedMs(retainEndedMs);
   const sweepIntervalMs = given.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
-  checkWholeMs(
-    'sweepIntervalMs',
-    sweepIntervalMs,
-    0,
-    MAX_TIMER_MS,
-    `use a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, or 0 to sweep only when sweep() is called`,
-  );
+  checkSweepIntervalMs(sweepIntervalMs);
   const bucketMs = given.bucketMs ?? DEFAULTS.bucketMs;
   checkWholeMs(
     'bucketMs',
@@ -169,12 +135,6 @@ function validateOptions(options: unknown): MemoryStoreConfig {
     'use a whole number of milliseconds >= 1 (the sweep resolution, e.g. 1000)',
   );
   return Object.freeze({ clock, retainEndedMs, sweepIntervalMs, bucketMs });
-}
-
-/** Report a throwing expire listener without letting it stop the sweep or the other listeners. */
-function reportListenerError(error: unknown): void {
-  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.emitWarning(`a MemoryStore listener threw: ${detail}`, 'LapseWarning');
 }
 
 /** No attributes share one frozen object; others are copied, so the caller cannot change a stored record. */
@@ -271,8 +231,8 @@ export class MemoryStore implements SessionStore {
   readonly #roleLists = new Map<string, readonly string[]>();
   readonly #profiles = new Map<readonly string[], Map<string, Profile>>();
   #sharedProfileCount = 0;
-  readonly #listeners = new Set<ExpireListener>();
-  readonly #revokeListeners = new Set<RevokeListener>();
+  readonly #listeners = new ListenerSet<SessionRecord>('MemoryStore');
+  readonly #revokeListeners = new ListenerSet<RevokeNotice>('MemoryStore');
   #lastSweep: SweepStats = NO_SWEEP;
   #timer: ReturnType<typeof setInterval> | undefined;
   #closed = false;
@@ -389,34 +349,17 @@ export class MemoryStore implements SessionStore {
   }
 
   onExpire(listener: ExpireListener): () => void {
-    // A wrapper per registration, so registering one function twice means two calls
-    // and each returned function removes only its own registration.
-    const registration: ExpireListener = (record) => listener(record);
-    this.#listeners.add(registration);
-    return () => {
-      this.#listeners.delete(registration);
-    };
+    return this.#listeners.add(listener);
   }
 
   onRevoke(listener: RevokeListener): () => void {
-    const registration: RevokeListener = (notice) => listener(notice);
-    this.#revokeListeners.add(registration);
-    return () => {
-      this.#revokeListeners.delete(registration);
-    };
+    return this.#revokeListeners.add(listener);
   }
 
   /** Tell revoke listeners, after the writes, so one that calls back sees a settled state. */
   #announceRevoked(records: readonly SessionRecord[], reason: string): void {
     for (const record of records) {
-      const notice: RevokeNotice = { idHash: record.idHash, subject: record.subject, reason };
-      for (const listener of this.#revokeListeners) {
-        try {
-          listener(notice);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      }
+      this.#revokeListeners.notify({ idHash: record.idHash, subject: record.subject, reason });
     }
   }
 
@@ -658,15 +601,7 @@ export class MemoryStore implements SessionStore {
     }
     this.#lastSweep = { bucketsVisited: due.length, recordsVisited, ended: ended.length, purged };
     // Listeners run after every write, so one that calls back into the store sees a settled state.
-    for (const record of ended) {
-      for (const listener of this.#listeners) {
-        try {
-          listener(record);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      }
-    }
+    for (const record of ended) this.#listeners.notify(record);
     return ended;
   }
 

@@ -1,6 +1,16 @@
 import type { Cluster, Redis } from 'ioredis';
 import { OptionError } from '../../errors.js';
 import type { Clock } from '../../session/clock.js';
+import {
+  COMMON_OPTION_HINTS,
+  checkClock,
+  checkRetainEndedMs,
+  checkSweepIntervalMs,
+  DEFAULT_RETAIN_ENDED_MS,
+  DEFAULT_SWEEP_INTERVAL_MS,
+  rejectUnknownOptions,
+  requireOptionsObject,
+} from '../store-options.js';
 
 /**
  * Options of {@link RedisStore}.
@@ -61,6 +71,7 @@ const KNOWN_OPTIONS = new Set(['redis', 'keyPrefix', 'retainEndedMs', 'sweepInte
 
 /** Common misspellings, so the error can name the option that was meant. */
 const OPTION_HINTS: Readonly<Record<string, string>> = {
+  ...COMMON_OPTION_HINTS,
   client: 'redis',
   url: 'redis',
   redisUrl: 'redis',
@@ -68,27 +79,10 @@ const OPTION_HINTS: Readonly<Record<string, string>> = {
   cluster: 'redis',
   prefix: 'keyPrefix',
   keyspace: 'keyPrefix',
-  retainMs: 'retainEndedMs',
-  retentionMs: 'retainEndedMs',
-  retainEnded: 'retainEndedMs',
-  sweepInterval: 'sweepIntervalMs',
-  intervalMs: 'sweepIntervalMs',
-  sweepMs: 'sweepIntervalMs',
-  now: 'clock',
 };
 
 const DEFAULT_PREFIX = 'lapse:';
-const DEFAULT_RETAIN_MS = 24 * 60 * 60 * 1000;
-const DEFAULT_SWEEP_MS = 1000;
 const MAX_PREFIX_LENGTH = 128;
-/** Largest delay `setInterval` honours (Node clamps anything above to 1 ms). */
-const MAX_TIMER_MS = 2_147_483_647;
-
-function checkWholeMs(option: string, value: unknown, min: number, max: number, fix: string) {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new OptionError(option, `got ${String(value)}; ${fix}`);
-  }
-}
 
 function isClient(value: unknown): value is Redis | Cluster {
   if (typeof value !== 'object' || value === null) return false;
@@ -125,22 +119,8 @@ function checkRedis(value: unknown): Redis | Cluster | string {
 
 /** Check every option once, at construction; the config comes back frozen. */
 export function validateOptions(options: unknown): ValidatedOptions {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new OptionError(
-      'options',
-      "expected an object such as { redis: 'redis://127.0.0.1:6379' }",
-    );
-  }
-  for (const key of Object.keys(options)) {
-    if (KNOWN_OPTIONS.has(key)) continue;
-    const hint = OPTION_HINTS[key];
-    throw new OptionError(
-      key,
-      hint === undefined
-        ? `unknown option; RedisStore takes ${[...KNOWN_OPTIONS].join(', ')}`
-        : `unknown option, use ${hint} instead`,
-    );
-  }
+  requireOptionsObject(options, "{ redis: 'redis://127.0.0.1:6379' }");
+  rejectUnknownOptions(options, KNOWN_OPTIONS, OPTION_HINTS, 'RedisStore');
   const given = options as Partial<RedisStoreOptions>;
   if (given.redis === undefined) {
     throw new OptionError(
@@ -160,32 +140,12 @@ export function validateOptions(options: unknown): ValidatedOptions {
       `got ${String(keyPrefix)}; use a non-empty string of at most ${MAX_PREFIX_LENGTH} characters, such as 'lapse:'`,
     );
   }
-  const retainEndedMs = given.retainEndedMs ?? DEFAULT_RETAIN_MS;
-  checkWholeMs(
-    'retainEndedMs',
-    retainEndedMs,
-    0,
-    Number.MAX_SAFE_INTEGER,
-    'use a whole number of milliseconds >= 0 (every record needs a finite purge time)',
-  );
-  const sweepIntervalMs = given.sweepIntervalMs ?? DEFAULT_SWEEP_MS;
-  checkWholeMs(
-    'sweepIntervalMs',
-    sweepIntervalMs,
-    0,
-    MAX_TIMER_MS,
-    `use a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, or 0 to sweep only when sweep() is called`,
-  );
+  const retainEndedMs = given.retainEndedMs ?? DEFAULT_RETAIN_ENDED_MS;
+  checkRetainEndedMs(retainEndedMs);
+  const sweepIntervalMs = given.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+  checkSweepIntervalMs(sweepIntervalMs);
   const clock = given.clock;
-  if (
-    clock !== undefined &&
-    (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function')
-  ) {
-    throw new OptionError(
-      'clock',
-      'expected an object with a now() method returning epoch ms (tests only; leave it out to use Redis TIME)',
-    );
-  }
+  if (clock !== undefined) checkClock(clock, ' (tests only; leave it out to use Redis TIME)');
   return {
     redis,
     config: Object.freeze({ keyPrefix, retainEndedMs, sweepIntervalMs, clock }),

@@ -15,6 +15,7 @@ import type {
   SessionDraft,
   SessionRecord,
 } from '../../session/types.js';
+import { ListenerSet } from '../listener-set.js';
 import type {
   AccessResult,
   CreateResult,
@@ -25,6 +26,7 @@ import type {
   RotateResult,
   SessionStore,
 } from '../session-store.js';
+import { reportBackgroundError } from '../store-warnings.js';
 import {
   idHashOfMember,
   indexMember,
@@ -93,11 +95,6 @@ function unavailable(error: unknown): LapseError {
   if (error instanceof LapseError) return error;
   const detail = error instanceof Error ? error.message : String(error);
   return new StoreUnavailableError(`the Redis session store failed: ${detail}`, { cause: error });
-}
-
-function reportListenerError(error: unknown): void {
-  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
-  process.emitWarning(`a RedisStore listener threw: ${detail}`, 'LapseWarning');
 }
 
 async function quietly(client: Client): Promise<void> {
@@ -174,8 +171,8 @@ export class RedisStore implements SessionStore {
   readonly #clock: Clock | undefined;
   readonly #retainMs: number;
   readonly #retain: string;
-  readonly #listeners = new Set<ExpireListener>();
-  readonly #revokeListeners = new Set<RevokeListener>();
+  readonly #listeners = new ListenerSet<SessionRecord>('RedisStore');
+  readonly #revokeListeners = new ListenerSet<RevokeNotice>('RedisStore');
   readonly #subscribed: Promise<void>;
   /** Settles once the first connection attempt did (either way); then `undefined`. */
   #firstConnect: Promise<void> | undefined;
@@ -506,34 +503,16 @@ export class RedisStore implements SessionStore {
       throw unavailable(error);
     }
     // Listeners run after every write, so one that calls back into the store sees a settled state.
-    for (const record of ended) {
-      for (const listener of this.#listeners) {
-        try {
-          listener(record);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      }
-    }
+    for (const record of ended) this.#listeners.notify(record);
     return ended;
   }
 
   onExpire(listener: ExpireListener): () => void {
-    // A wrapper per registration, so registering one function twice means two calls
-    // and each returned function removes only its own registration.
-    const registration: ExpireListener = (record) => listener(record);
-    this.#listeners.add(registration);
-    return () => {
-      this.#listeners.delete(registration);
-    };
+    return this.#listeners.add(listener);
   }
 
   onRevoke(listener: RevokeListener): () => void {
-    const registration: RevokeListener = (notice) => listener(notice);
-    this.#revokeListeners.add(registration);
-    return () => {
-      this.#revokeListeners.delete(registration);
-    };
+    return this.#revokeListeners.add(listener);
   }
 
   /** Stop the sweep timer, quit the connections this store opened (a client passed in stays open). */
@@ -781,8 +760,7 @@ export class RedisStore implements SessionStore {
       // One warning per outage, not one per second.
       if (!this.#sweepFailing && !this.#closed) {
         this.#sweepFailing = true;
-        const detail = error instanceof Error ? error.message : String(error);
-        process.emitWarning(`the RedisStore sweep failed: ${detail}`, 'LapseWarning');
+        reportBackgroundError('RedisStore', 'sweep failed', error);
       }
     } finally {
       this.#sweeping = false;
@@ -791,17 +769,10 @@ export class RedisStore implements SessionStore {
 
   #heard(message: string): void {
     const [idHash = '', subject = '', reason = ''] = message.split(FIELD);
-    const notice: RevokeNotice = {
+    this.#revokeListeners.notify({
       idHash,
       subject: decodeText(subject),
       reason: decodeText(reason),
-    };
-    for (const listener of this.#revokeListeners) {
-      try {
-        listener(notice);
-      } catch (error) {
-        reportListenerError(error);
-      }
-    }
+    });
   }
 }

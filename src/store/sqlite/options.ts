@@ -1,5 +1,16 @@
 import { OptionError } from '../../errors.js';
 import { type Clock, systemClock } from '../../session/clock.js';
+import {
+  COMMON_OPTION_HINTS,
+  checkClock,
+  checkRetainEndedMs,
+  checkSweepIntervalMs,
+  checkWholeMs,
+  DEFAULT_RETAIN_ENDED_MS,
+  DEFAULT_SWEEP_INTERVAL_MS,
+  rejectUnknownOptions,
+  requireOptionsObject,
+} from '../store-options.js';
 
 /**
  * Options of {@link SqliteStore}.
@@ -40,8 +51,8 @@ export interface SqliteStoreConfig {
 const DEFAULTS: SqliteStoreConfig = Object.freeze({
   path: './lapse.db',
   clock: systemClock,
-  retainEndedMs: 24 * 60 * 60 * 1000,
-  sweepIntervalMs: 1000,
+  retainEndedMs: DEFAULT_RETAIN_ENDED_MS,
+  sweepIntervalMs: DEFAULT_SWEEP_INTERVAL_MS,
   revokePollMs: 250,
 });
 
@@ -49,54 +60,25 @@ const KNOWN_OPTIONS = new Set(Object.keys(DEFAULTS));
 
 /** Common misspellings and options of other stores, so the error can name what was meant. */
 const OPTION_HINTS: Readonly<Record<string, string>> = {
-  file: 'use path instead',
-  filename: 'use path instead',
-  dbPath: 'use path instead',
-  database: 'use path instead',
-  location: 'use path instead',
-  retainMs: 'use retainEndedMs instead',
-  retentionMs: 'use retainEndedMs instead',
-  retainEnded: 'use retainEndedMs instead',
-  sweepInterval: 'use sweepIntervalMs instead',
-  intervalMs: 'use sweepIntervalMs instead',
-  sweepMs: 'use sweepIntervalMs instead',
-  revokePoll: 'use revokePollMs instead',
-  pollMs: 'use revokePollMs instead',
-  revokePollIntervalMs: 'use revokePollMs instead',
-  now: 'use clock instead',
+  ...COMMON_OPTION_HINTS,
+  file: 'path',
+  filename: 'path',
+  dbPath: 'path',
+  database: 'path',
+  location: 'path',
+  revokePoll: 'revokePollMs',
+  pollMs: 'revokePollMs',
+  revokePollIntervalMs: 'revokePollMs',
   bucketMs: 'SqliteStore has no buckets (an index on the due time orders its sweep); remove it',
 };
-
-/** Largest delay `setInterval` honours (Node clamps anything above to 1 ms). */
-const MAX_TIMER_MS = 2_147_483_647;
 
 /** SPEC 3.6: a revocation reaches every instance within a second. */
 const MAX_REVOKE_POLL_MS = 1000;
 
-function checkWholeMs(option: string, value: unknown, min: number, max: number, fix: string) {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw new OptionError(option, `got ${String(value)}; ${fix}`);
-  }
-}
-
 /** Check every option once, fill the defaults, and freeze the result. */
 export function validateSqliteOptions(options: unknown): SqliteStoreConfig {
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new OptionError(
-      'options',
-      "expected an object such as { path: './lapse.db' }, or nothing for the defaults",
-    );
-  }
-  for (const key of Object.keys(options)) {
-    if (KNOWN_OPTIONS.has(key)) continue;
-    const hint = OPTION_HINTS[key];
-    throw new OptionError(
-      key,
-      hint === undefined
-        ? `unknown option; SqliteStore takes ${[...KNOWN_OPTIONS].join(', ')}`
-        : `unknown option, ${hint}`,
-    );
-  }
+  requireOptionsObject(options, "{ path: './lapse.db' }, or nothing for the defaults");
+  rejectUnknownOptions(options, KNOWN_OPTIONS, OPTION_HINTS, 'SqliteStore');
   const given = options as SqliteStoreOptions;
   const path = given.path ?? DEFAULTS.path;
   if (typeof path !== 'string' || path.trim() === '' || path.includes('\0')) {
@@ -106,28 +88,11 @@ export function validateSqliteOptions(options: unknown): SqliteStoreConfig {
     );
   }
   const clock = given.clock ?? DEFAULTS.clock;
-  if (typeof clock !== 'object' || clock === null || typeof clock.now !== 'function') {
-    throw new OptionError(
-      'clock',
-      'expected an object with a now() method returning epoch ms, such as systemClock or new ManualClock()',
-    );
-  }
+  checkClock(clock);
   const retainEndedMs = given.retainEndedMs ?? DEFAULTS.retainEndedMs;
-  checkWholeMs(
-    'retainEndedMs',
-    retainEndedMs,
-    0,
-    Number.MAX_SAFE_INTEGER,
-    'use a whole number of milliseconds >= 0 (every record needs a finite purge time)',
-  );
+  checkRetainEndedMs(retainEndedMs);
   const sweepIntervalMs = given.sweepIntervalMs ?? DEFAULTS.sweepIntervalMs;
-  checkWholeMs(
-    'sweepIntervalMs',
-    sweepIntervalMs,
-    0,
-    MAX_TIMER_MS,
-    `use a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, or 0 to sweep only when sweep() is called`,
-  );
+  checkSweepIntervalMs(sweepIntervalMs);
   const revokePollMs = given.revokePollMs ?? DEFAULTS.revokePollMs;
   checkWholeMs(
     'revokePollMs',

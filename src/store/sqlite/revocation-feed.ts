@@ -1,6 +1,7 @@
+import { ListenerSet } from '../listener-set.js';
 import type { RevokeListener, RevokeNotice } from '../session-store.js';
+import { reportBackgroundError } from '../store-warnings.js';
 import type { RevocationRow } from './session-table.js';
-import { reportBackgroundError, reportListenerError } from './warnings.js';
 
 /** Where the feed reads the revocation log from. */
 export interface RevocationLog {
@@ -21,7 +22,7 @@ export interface RevocationLog {
 export class RevocationFeed {
   readonly #log: RevocationLog;
   readonly #pollMs: number;
-  readonly #listeners = new Set<RevokeListener>();
+  readonly #listeners = new ListenerSet<RevokeNotice>('SqliteStore');
   /** The last log id told (or skipped); `undefined` until the log could be read. */
   #cursor: number | undefined;
   #timer: ReturnType<typeof setInterval> | undefined;
@@ -51,13 +52,11 @@ export class RevocationFeed {
     } else {
       this.#read();
     }
-    // A wrapper per registration, so registering one function twice means two calls
-    // and each returned function removes only its own registration.
-    const registration: RevokeListener = (notice) => listener(notice);
-    this.#listeners.add(registration);
+    const remove = this.#listeners.add(listener);
     return () => {
-      if (!this.#listeners.delete(registration) || this.#listeners.size > 0) return;
-      this.#stopTimer();
+      remove();
+      // The timer runs exactly while someone listens.
+      if (this.#listeners.size === 0) this.#stopTimer();
     };
   }
 
@@ -89,7 +88,9 @@ export class RevocationFeed {
       this.#failing = false;
     } catch (error) {
       // Once per failure streak, not every poll: the store's own methods report the outage.
-      if (!this.#failing) reportBackgroundError('could not read the revocation log', error);
+      if (!this.#failing) {
+        reportBackgroundError('SqliteStore', 'could not read the revocation log', error);
+      }
       this.#failing = true;
       return;
     }
@@ -98,21 +99,12 @@ export class RevocationFeed {
       // what that read told is not told twice.
       if (this.#cursor !== undefined && row.id <= this.#cursor) continue;
       this.#cursor = row.id;
-      const notice: RevokeNotice = {
+      // Only those registered now: one subscribing while told starts with the next notice.
+      this.#listeners.notifyRegistered({
         idHash: row.id_hash,
         subject: row.subject,
         reason: row.reason,
-      };
-      // A snapshot, so one subscribing now starts with the next notice; one that
-      // unsubscribed now hears nothing more.
-      for (const listener of [...this.#listeners]) {
-        if (!this.#listeners.has(listener)) continue;
-        try {
-          listener(notice);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      }
+      });
     }
   }
 }

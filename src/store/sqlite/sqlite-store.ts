@@ -13,6 +13,7 @@ import {
   type PolicyResolver,
 } from '../../session/decide.js';
 import type { SessionChanges, SessionDraft, SessionRecord } from '../../session/types.js';
+import { ListenerSet } from '../listener-set.js';
 import type {
   AccessResult,
   CreateResult,
@@ -22,6 +23,7 @@ import type {
   RotateResult,
   SessionStore,
 } from '../session-store.js';
+import { reportBackgroundError } from '../store-warnings.js';
 import { openDatabase, toStoreError } from './database.js';
 import {
   type SqliteStoreConfig,
@@ -30,7 +32,6 @@ import {
 } from './options.js';
 import { RevocationFeed } from './revocation-feed.js';
 import { SessionTable, type StoredSession } from './session-table.js';
-import { reportBackgroundError, reportListenerError } from './warnings.js';
 
 const UNKNOWN = Object.freeze({ outcome: 'unknown' as const });
 const CONFLICT = Object.freeze({ outcome: 'conflict' as const });
@@ -78,7 +79,7 @@ export class SqliteStore implements SessionStore {
   readonly #db: BetterSqlite3.Database;
   readonly #table: SessionTable;
   readonly #feed: RevocationFeed;
-  readonly #expireListeners = new Set<ExpireListener>();
+  readonly #expireListeners = new ListenerSet<SessionRecord>('SqliteStore');
   readonly #createTx: BetterSqlite3.Transaction<
     (idHash: string, draft: SessionDraft, policy: PolicyResolver) => CreateResult
   >;
@@ -184,13 +185,7 @@ export class SqliteStore implements SessionStore {
   }
 
   onExpire(listener: ExpireListener): () => void {
-    // A wrapper per registration, so registering one function twice means two calls
-    // and each returned function removes only its own registration.
-    const registration: ExpireListener = (record) => listener(record);
-    this.#expireListeners.add(registration);
-    return () => {
-      this.#expireListeners.delete(registration);
-    };
+    return this.#expireListeners.add(listener);
   }
 
   onRevoke(listener: RevokeListener): () => void {
@@ -395,7 +390,7 @@ export class SqliteStore implements SessionStore {
       this.#isSweepFailing = false;
     } catch (error) {
       // Once per failure streak: every tick would otherwise repeat it.
-      if (!this.#isSweepFailing) reportBackgroundError('sweep failed', error);
+      if (!this.#isSweepFailing) reportBackgroundError('SqliteStore', 'sweep failed', error);
       this.#isSweepFailing = true;
     } finally {
       this.#isTimerSweeping = false;
@@ -403,14 +398,6 @@ export class SqliteStore implements SessionStore {
   }
 
   #tellExpired(records: readonly SessionRecord[]): void {
-    for (const record of records) {
-      for (const listener of this.#expireListeners) {
-        try {
-          listener(record);
-        } catch (error) {
-          reportListenerError(error);
-        }
-      }
-    }
+    for (const record of records) this.#expireListeners.notify(record);
   }
 }
