@@ -67,6 +67,7 @@ export {
   type PolicyResolver,
   type RotateDecision,
   statusAt,
+  successorOf,
 } from './session/decide.js';
 export type { AuthorityEvents, AuthorityEventType, AuthorityListener } from './session/events.js';
 export { generateSessionId, hashSessionId, isWellFormedSessionId } from './session/session-id.js';

@@ -297,12 +297,27 @@ export function decideRotate(
 ): RotateDecision {
   const retire = decideRevoke(record, now, 'rotated', retainMs, 'rotated');
   if (retire.outcome === 'already-ended') return retire;
-  const successor: SessionRecord = {
+  return {
+    outcome: 'rotated',
+    retired: retire.record,
+    successor: successorOf(record, newIdHash, changes),
+  };
+}
+
+/**
+ * The session a rotation carries to `newIdHash`: the same record, deadlines
+ * and all, with the changed roles, user type or attrs.
+ */
+export function successorOf(
+  record: SessionRecord,
+  newIdHash: string,
+  changes: SessionChanges,
+): SessionRecord {
+  return {
     ...record,
     idHash: newIdHash,
     roles: changes.roles ?? record.roles,
     userType: changes.userType ?? record.userType,
     attrs: changes.attrs ?? record.attrs,
   };
-  return { outcome: 'rotated', retired: retire.record, successor };
 }

@@ -8,6 +8,7 @@ import {
   nextDeadline,
   type PolicyResolver,
   statusAt,
+  successorOf,
 } from '../../session/decide.js';
 import type {
   EndReason,
@@ -447,13 +448,7 @@ export class RedisStore implements SessionStore {
       const retired = decodeRecord(idHash, reply[1]);
       const previous = decodeRecord(idHash, reply[3] as string);
       // decideRotate: the same session, deadlines and all, under the new id.
-      const successor: SessionRecord = {
-        ...previous,
-        idHash: newIdHash,
-        roles: changes.roles ?? previous.roles,
-        userType: changes.userType ?? previous.userType,
-        attrs: changes.attrs ?? previous.attrs,
-      };
+      const successor = successorOf(previous, newIdHash, changes);
       const slot = subjectSlot(successor.subject);
       const due = nextDeadline(successor);
       const [, , placed] = await this.#inOrder([
