@@ -115,7 +115,7 @@ export class Lapse {
     }
   }
 
-  async #check(
+  #check(
     carried: CarriedSession,
     context: EnforcementContext,
     mode: CheckMode,
