@@ -35,6 +35,20 @@ export const ErrorCodes = {
   POLICY_UNKNOWN_PRESET: 'LAPSE_POLICY_UNKNOWN_PRESET',
   /** A `version` other than 1. */
   POLICY_UNSUPPORTED_VERSION: 'LAPSE_POLICY_UNSUPPORTED_VERSION',
+  /**
+   * The whole `lapse.yaml` (policy and the gateway sections `store`,
+   * `identity`, `gateway`, `admin`) could not be loaded; see
+   * `GatewayConfigError.issues`. Issues in the gateway sections reuse the
+   * `POLICY_*` issue codes where they fit (unknown key, missing key, bad
+   * value, bad duration) and add the `CONFIG_*` ones below.
+   */
+  CONFIG_INVALID: 'LAPSE_CONFIG_INVALID',
+  /** An `env:NAME` value names an environment variable that is not set, or is empty. */
+  CONFIG_ENV_MISSING: 'LAPSE_CONFIG_ENV_MISSING',
+  /** Settings that exclude each other: two JWT key sources, a setting of another store type or identity mode, two routes or listeners on one address. */
+  CONFIG_CONFLICT: 'LAPSE_CONFIG_CONFLICT',
+  /** The admin listener is reachable beyond this machine (not loopback) and has no token. */
+  CONFIG_ADMIN_UNPROTECTED: 'LAPSE_CONFIG_ADMIN_UNPROTECTED',
   /** A policy or trace file could not be read. */
   FILE_UNREADABLE: 'LAPSE_FILE_UNREADABLE',
   /** A duration string given in code or on the command line is invalid. */

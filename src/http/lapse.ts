@@ -115,11 +115,7 @@ export class Lapse {
     }
   }
 
-  #check(
-    carried: CarriedSession,
-    context: EnforcementContext,
-    mode: CheckMode,
-  ): Promise<Verdict> {
+  #check(carried: CarriedSession, context: EnforcementContext, mode: CheckMode): Promise<Verdict> {
     const { authority } = this.#settings;
     switch (carried.kind) {
       case 'none':

@@ -6,7 +6,7 @@ import { loadPolicy, MAX_POLICY_BYTES, policyTooLargeError } from './load-policy
 import type { Policy } from './types.js';
 
 /** Read at most `max` bytes; `undefined` when the file is larger. */
-async function readBounded(path: string, max: number): Promise<string | undefined> {
+export async function readBounded(path: string, max: number): Promise<string | undefined> {
   const handle = await open(path, 'r');
   try {
     const chunks: Uint8Array[] = [];

@@ -33,7 +33,8 @@ export const MAX_POLICY_BYTES = 1024 * 1024;
  */
 const MAX_ALIAS_COUNT = 100;
 
-function utf8Length(text: string): number {
+/** The size of `text` in UTF-8 bytes, exact when it could be over {@link MAX_POLICY_BYTES}. */
+export function utf8Length(text: string): number {
   // Cheap bounds first: every UTF-16 unit is 1 to 3 UTF-8 bytes.
   if (text.length * 3 <= MAX_POLICY_BYTES) return text.length;
   return new TextEncoder().encode(text).byteLength;
@@ -85,14 +86,15 @@ export function policyTooLargeError(file: string, bytes: string): PolicyLoadErro
   ]);
 }
 
-interface ParsedSource {
+/** A parsed file: the document, where its nodes are, and its first alias. */
+export interface ParsedSource {
   readonly doc: Document.Parsed;
   readonly positions: SourcePositions;
   readonly firstAlias: Alias | undefined;
 }
 
 /** Parse the text as one YAML document; syntax problems are issues. */
-function parseSource(source: string, issues: IssueList): ParsedSource {
+export function parseSource(source: string, issues: IssueList): ParsedSource {
   const lineCounter = new LineCounter();
   let doc: Document.Parsed;
   try {
@@ -146,7 +148,7 @@ function parseSource(source: string, issues: IssueList): ParsedSource {
 const NEEDS = 'it needs version: 1 and a policy with defaults (idle, absolute)';
 
 /** The document as plain data, if it is a mapping at all. */
-function plainData(
+export function plainData(
   { doc, positions, firstAlias }: ParsedSource,
   issues: IssueList,
 ): Record<string, unknown> {

@@ -23,7 +23,7 @@ const HTTP_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 type RefinementCtx = z.core.$RefinementCtx;
 
-function addLapseIssue(
+export function addLapseIssue(
   ctx: RefinementCtx,
   code: ErrorCode,
   message: string,
@@ -38,13 +38,13 @@ function addLapseIssue(
 }
 
 /** Drop `undefined` properties, so optional settings left unset are absent (exactOptionalPropertyTypes). */
-type WithoutUndefined<T> = {
+export type WithoutUndefined<T> = {
   [K in keyof T as undefined extends T[K] ? never : K]: T[K];
 } & {
   [K in keyof T as undefined extends T[K] ? K : never]?: Exclude<T[K], undefined>;
 };
 
-function withoutUndefined<T extends object>(value: T): WithoutUndefined<T> {
+export function withoutUndefined<T extends object>(value: T): WithoutUndefined<T> {
   return Object.fromEntries(
     Object.entries(value).filter(([, entry]) => entry !== undefined),
   ) as WithoutUndefined<T>;
@@ -84,7 +84,7 @@ function durationMs(value: unknown, ctx: RefinementCtx, idle: boolean): number |
   }
 }
 
-interface DurationRules {
+export interface DurationRules {
   /** Why `off` is not allowed here. */
   readonly off: string;
   /** Why zero is not allowed here; leave it out to allow zero. */
@@ -92,7 +92,7 @@ interface DurationRules {
 }
 
 /** A duration in ms, `off` not allowed. */
-function durationSchema(description: string, rules: DurationRules) {
+export function durationSchema(description: string, rules: DurationRules) {
   return z
     .unknown()
     .transform((value, ctx): number => {
@@ -148,19 +148,19 @@ const LIMIT_RULES: DurationRules = {
 // ---------------------------------------------------------------------------
 // Small building blocks.
 
-function nonEmptyString(what: string) {
+export function nonEmptyString(what: string) {
   return z.string({ error: `must be ${what}` }).min(1, { error: 'must not be empty' });
 }
 
 /** A mapping with exactly these keys; unknown keys are reported by the loader, at the key. */
-function section<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
+export function section<Shape extends z.core.$ZodLooseShape>(shape: Shape) {
   return z.strictObject(shape, {
     error: (issue) => (issue.code === 'invalid_type' ? 'must be a mapping' : undefined),
   });
 }
 
 /** One string, or a non-empty list of them; normalised to a list. */
-function stringOrList(item: z.ZodString, what: string, description: string) {
+export function stringOrList(item: z.ZodString, what: string, description: string) {
   return z
     .union([item, z.array(item).min(1, { error: 'must not be an empty list' })], {
       error: `must be ${what}, or a list of them`,

@@ -78,19 +78,31 @@ function matchedBranch(
 
 const SHOW_RECEIVED = new Set(['invalid_type', 'invalid_union', 'invalid_format', 'invalid_value']);
 
+/** The keys the mapping at a path may hold, or `undefined` if the path is not a known section. */
+export type KnownKeys = (path: readonly PropertyKey[]) => readonly string[] | undefined;
+
 /**
  * Turns the issues of one failed `policyFileSchema` parse into policy issues.
  * `raw` is the plain-JS file that was parsed: issues quote the values in it.
+ * `knownKeys` names the keys an unknown key is compared with (default: the
+ * policy format's); a schema of other sections of the file passes its own.
  */
 export class ZodIssueMapper {
   readonly #raw: unknown;
   readonly #positions: SourcePositions;
   readonly #issues: IssueList;
+  readonly #knownKeys: KnownKeys;
 
-  constructor(raw: unknown, positions: SourcePositions, issues: IssueList) {
+  constructor(
+    raw: unknown,
+    positions: SourcePositions,
+    issues: IssueList,
+    knownKeys: KnownKeys = knownKeysAt,
+  ) {
     this.#raw = raw;
     this.#positions = positions;
     this.#issues = issues;
+    this.#knownKeys = knownKeys;
   }
 
   /**
@@ -183,7 +195,7 @@ export class ZodIssueMapper {
   }
 
   #unknownKey(path: DocumentPath, key: string): void {
-    const known = knownKeysAt(path) ?? [];
+    const known = this.#knownKeys(path) ?? [];
     const where = path.length === 0 ? 'at the top level' : `in ${pathLabel(path)}`;
     const guess = suggestion(key, known);
     const hint = guess === undefined ? '' : `; did you mean ${quote(guess)}?`;
