@@ -40,7 +40,8 @@ export interface JwtCarrierOptions {
 /** Longest token looked at (a JWT is a few hundred bytes to a few KB). */
 const MAX_TOKEN_LENGTH = 8_192;
 
-const KNOWN_ALGORITHMS = new Set([
+/** The signing algorithms lapse accepts for JWTs (`none` never is). */
+export const JWT_ALGORITHMS: ReadonlySet<string> = new Set([
   'HS256',
   'HS384',
   'HS512',
@@ -96,7 +97,7 @@ export class JwtCarrier implements SessionCarrier {
       throw new OptionError('jwt.algorithms', 'list the accepted algorithms, e.g. ["RS256"]');
     }
     for (const alg of options.algorithms) {
-      if (!KNOWN_ALGORITHMS.has(alg)) {
+      if (!JWT_ALGORITHMS.has(alg)) {
         throw new OptionError(
           'jwt.algorithms',
           `${JSON.stringify(alg)} is not a signing algorithm lapse accepts`,
