@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { mutate, mutation, YAML_ALPHABET } from '../../test/helpers/text-mutations.js';
 import { ErrorCodes } from '../errors.js';
 import { loadPolicy, MAX_POLICY_BYTES } from './load-policy.js';
 import { loadPolicyFile } from './load-policy-file.js';
@@ -773,8 +774,6 @@ describe('loadPolicy: robustness', () => {
     expect(Object.isFrozen(policy)).toBe(true);
   }
 
-  const YAML_ALPHABET = [...'{}[]:,-?&*!|>\'"#%@`~ \n\t abcdefgmsh0123456789.'];
-
   it('returns or throws PolicyLoadError for arbitrary text', () => {
     fc.assert(
       fc.property(
@@ -788,44 +787,6 @@ describe('loadPolicy: robustness', () => {
       { numRuns: 300 },
     );
   });
-
-  /** Delete or duplicate a line, or replace or insert one character. */
-  type Mutation =
-    | { readonly kind: 'line'; readonly duplicate: boolean; readonly line: number }
-    | {
-        readonly kind: 'char';
-        readonly insert: boolean;
-        readonly at: number;
-        readonly char: string;
-      };
-
-  const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-    fc.record({ kind: fc.constant('line' as const), duplicate: fc.boolean(), line: fc.nat() }),
-    fc.record({
-      kind: fc.constant('char' as const),
-      insert: fc.boolean(),
-      at: fc.nat(),
-      char: fc.constantFrom(...YAML_ALPHABET, 'é', '\u0000', '\uFEFF', '\r'),
-    }),
-  );
-
-  function mutate(text: string, mutations: readonly Mutation[]): string {
-    let result = text;
-    for (const change of mutations) {
-      if (change.kind === 'line') {
-        const lines = result.split('\n');
-        const index = change.line % lines.length;
-        if (change.duplicate) lines.splice(index, 0, lines[index] ?? '');
-        else lines.splice(index, 1);
-        result = lines.join('\n');
-      } else {
-        const index = result.length === 0 ? 0 : change.at % result.length;
-        const keep = change.insert ? index : index + 1;
-        result = result.slice(0, index) + change.char + result.slice(keep);
-      }
-    }
-    return result;
-  }
 
   it('returns or throws PolicyLoadError for mutations of the valid example', async () => {
     const valid = await readFile(fixture('spec-example-corrected.yaml'), 'utf8');

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { mutate, mutation, YAML_ALPHABET } from '../../../test/helpers/text-mutations.js';
 import { ErrorCodes } from '../../errors.js';
 import type { Env } from './env-value.js';
 import { GatewayConfigError } from './gateway-config-error.js';
@@ -66,41 +67,6 @@ admin:
   listen: 0.0.0.0:7778
   token: "${LONG_SECRET}"
 `;
-
-const YAML_ALPHABET = [...'{}[]:,-?&*!|>\'"#%@`~ \n\t abcdefgmsh0123456789./'];
-
-/** Delete or duplicate a line, or replace or insert one character. */
-type Mutation =
-  | { readonly kind: 'line'; readonly duplicate: boolean; readonly line: number }
-  | { readonly kind: 'char'; readonly insert: boolean; readonly at: number; readonly char: string };
-
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({ kind: fc.constant('line' as const), duplicate: fc.boolean(), line: fc.nat() }),
-  fc.record({
-    kind: fc.constant('char' as const),
-    insert: fc.boolean(),
-    at: fc.nat(),
-    char: fc.constantFrom(...YAML_ALPHABET, 'é', '\u0000', '\uFEFF', '\r'),
-  }),
-);
-
-function mutate(text: string, mutations: readonly Mutation[]): string {
-  let result = text;
-  for (const change of mutations) {
-    if (change.kind === 'line') {
-      const lines = result.split('\n');
-      const index = change.line % lines.length;
-      if (change.duplicate) lines.splice(index, 0, lines[index] ?? '');
-      else lines.splice(index, 1);
-      result = lines.join('\n');
-    } else {
-      const index = result.length === 0 ? 0 : change.at % result.length;
-      const keep = change.insert ? index : index + 1;
-      result = result.slice(0, index) + change.char + result.slice(keep);
-    }
-  }
-  return result;
-}
 
 /** A value for a setting: likely-valid ones, near misses, and anything at all. */
 const value = (...plausible: unknown[]) =>
