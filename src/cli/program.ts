@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { checkCommand } from './commands/check.js';
 import { explainCommand } from './commands/explain.js';
 import { schemaCommand } from './commands/schema.js';
+import { serveCommand } from './commands/serve.js';
 import { simulateCommand } from './commands/simulate.js';
 import { ExitCode } from './exit-codes.js';
 import { type CliOutput, processOutput } from './output.js';
@@ -25,7 +26,7 @@ export async function runCli(
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (text) => output.out(text), writeErr: (text) => output.err(text) })
     .exitOverride();
-  for (const make of [checkCommand, explainCommand, simulateCommand, schemaCommand]) {
+  for (const make of [checkCommand, explainCommand, simulateCommand, schemaCommand, serveCommand]) {
     program.addCommand(
       make(output, setExit)
         .exitOverride()

@@ -49,6 +49,16 @@ export class Lapse {
     return this.#settings.authority;
   }
 
+  /** The session cookie's name; `undefined` when sessions are carried by JWT. */
+  get cookieName(): string | undefined {
+    return this.#settings.cookie?.name;
+  }
+
+  /** The login page browser navigations are sent to, if one is configured. */
+  get loginUrl(): string | undefined {
+    return this.#settings.loginUrl;
+  }
+
   /** Requests let through unverified because the store was down under `onStoreError: allow`. */
   get allowedUnverified(): number {
     return this.#allowedUnverified;
@@ -113,6 +123,21 @@ export class Lapse {
       }
       return { action: 'respond', response: storeUnavailableResponse() };
     }
+  }
+
+  /**
+   * Check a request's session without answering it: the step the gateway uses
+   * for WebSocket traffic after the upgrade. `touch` counts as activity,
+   * `peek` does not. Rejects with `StoreUnavailableError` when the store is down.
+   */
+  async verify(
+    request: HttpRequestLike,
+    mode: 'touch' | 'peek',
+    context: EnforcementContext = this.#settings.context,
+  ): Promise<Verdict> {
+    const read = this.#settings.carrier.read(request);
+    const carried = read instanceof Promise ? await read : read;
+    return this.#check(carried, context, mode);
   }
 
   #check(carried: CarriedSession, context: EnforcementContext, mode: CheckMode): Promise<Verdict> {
