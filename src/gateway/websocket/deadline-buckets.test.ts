@@ -128,6 +128,26 @@ describe('DeadlineBuckets', () => {
     coarse.clear();
   });
 
+  it("skips an item that an earlier bucket's callback deleted, when both fall due at once", () => {
+    let now = START;
+    const seen: string[][] = [];
+    const late = new DeadlineBuckets<string>({
+      now: () => now,
+      onDue: (items) => {
+        seen.push(items);
+        if (items.includes('a')) late.delete('b');
+      },
+    });
+    late.add('a', START + 10);
+    late.add('b', START + 300);
+    late.add('c', START + 400);
+    // The process was busy: by the time the timer runs, three buckets are due.
+    now = START + 1_000;
+    vi.advanceTimersByTime(250);
+    expect(seen).toEqual([['a'], ['c']]);
+    expect(late.size).toBe(0);
+  });
+
   it('never fires an item with an infinite deadline', () => {
     buckets.add('never', Number.POSITIVE_INFINITY);
     expect(buckets.size).toBe(0);

@@ -189,28 +189,29 @@ export class DeadlineBuckets<T> {
     this.#timer = undefined;
     this.#timerIndex = Number.POSITIVE_INFINITY;
     const now = this.#now();
-    // Take every due bucket out first: a callback that adds an item at a past deadline
-    // gets it fired on the next turn, not in this loop (no endless synchronous loop).
-    const due: T[][] = [];
+    // Fix the due buckets first: an item a callback adds at a past deadline fires on
+    // the next turn, not in this loop (no endless synchronous loop).
+    const dueIndexes: number[] = [];
     for (;;) {
       const index = this.#earliest();
       if (index === undefined || index * this.#bucketMs > now) break;
       this.#heap.pop();
-      const bucket = this.#buckets.get(index);
-      this.#buckets.delete(index);
-      if (bucket === undefined) continue;
-      for (const item of bucket) this.#bucketOf.delete(item);
-      due.push([...bucket]);
+      dueIndexes.push(index);
     }
     let failure: { error: unknown } | undefined;
-    for (const items of due) {
+    for (const index of dueIndexes) {
+      // Read each bucket only when its turn comes: an earlier callback may have moved items.
+      const bucket = this.#buckets.get(index);
+      if (bucket === undefined) continue;
+      this.#buckets.delete(index);
+      for (const item of bucket) this.#bucketOf.delete(item);
       try {
-        this.#onDue(items);
+        this.#onDue([...bucket]);
       } catch (error) {
         failure ??= { error };
       }
     }
-    if (this.#timer === undefined) this.#schedule();
+    this.#schedule();
     if (failure !== undefined) throw failure.error;
   }
 }

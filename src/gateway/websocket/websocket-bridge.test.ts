@@ -174,6 +174,7 @@ async function start(options: HarnessOptions): Promise<Harness> {
     socket.on('error', () => socket.destroy());
     const request = nodeRequest(req);
     const sink = { set: () => {}, append: () => {} };
+    const checkedAt = (options.now ?? Date.now)();
     lapse.handle(request, sink, route.context).then(
       (result) => {
         if (result.action === 'respond') {
@@ -188,6 +189,7 @@ async function start(options: HarnessOptions): Promise<Harness> {
           context: route.context,
           route,
           verdict: result.session.verdict,
+          checkedAt,
           upstreamUrl: `ws://127.0.0.1:${upstreamPort}${route.basePath}${req.url ?? '/'}`,
           upstreamHeaders: upstreamRequestHeaders(req, {
             clientAddress: req.socket.remoteAddress,

@@ -64,6 +64,12 @@ export interface BridgedUpgrade {
    */
   readonly verdict: Verdict | undefined;
   /**
+   * When the gateway began that check, on the bridge's clock (`Date.now()`
+   * unless `now` was given). The verdict's deadlines are measured from it, so
+   * the store round trip cannot stretch them. Default: when `accept` is called.
+   */
+  readonly checkedAt?: number;
+  /**
    * True when the upgrade was on a public path: a session it carries still
    * bounds the connection, but its messages are never activity. Default: false.
    */
@@ -218,7 +224,7 @@ function otherSide(side: Side): Side {
   return side === 'client' ? 'upstream' : 'client';
 }
 
-function checkWholeMs(name: string, value: unknown, min: number, fix: string): number {
+function checkWholeNumber(name: string, value: unknown, min: number, fix: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
     throw new OptionError(name, fix);
   }
@@ -290,25 +296,25 @@ export class WebSocketBridge {
     }
     this.#lapse = options.lapse;
     this.#logger = options.logger.child({ component: 'websocket' });
-    this.#maxPayloadBytes = checkWholeMs(
+    this.#maxPayloadBytes = checkWholeNumber(
       'maxPayloadBytes',
       options.maxPayloadBytes ?? MIB,
       1,
       'use a whole number of bytes >= 1, e.g. 1048576',
     );
-    this.#handshakeTimeoutMs = checkWholeMs(
+    this.#handshakeTimeoutMs = checkWholeNumber(
       'handshakeTimeoutMs',
       options.handshakeTimeoutMs ?? 10_000,
       1,
       'use a whole number of milliseconds >= 1, e.g. 10000',
     );
-    this.#touchIntervalMs = checkWholeMs(
+    this.#touchIntervalMs = checkWholeNumber(
       'touchIntervalMs',
       options.touchIntervalMs ?? 1_000,
       1,
       'use a whole number of milliseconds >= 1, e.g. 1000',
     );
-    const bucketMs = checkWholeMs(
+    const bucketMs = checkWholeNumber(
       'bucketMs',
       options.bucketMs ?? 250,
       1,
@@ -485,7 +491,7 @@ export class WebSocketBridge {
   #join(upgrade: BridgedUpgrade): CheckGroup | undefined {
     const { verdict } = upgrade;
     if (verdict === undefined || !verdict.ok) return undefined;
-    const now = this.#now();
+    const now = Math.min(this.#now(), upgrade.checkedAt ?? Number.POSITIVE_INFINITY);
     const { idHash } = verdict.record;
     let session = this.#sessions.get(idHash);
     if (session === undefined) {
@@ -538,8 +544,12 @@ export class WebSocketBridge {
   #completeHandshake(connection: Connection): void {
     const { upstream, upgrade } = connection;
     const { req, socket, head } = upgrade;
-    if (connection.state !== 'connecting' || socket.destroyed || !socket.writable) {
+    if (connection.state !== 'connecting') {
       upstream.terminate();
+      return;
+    }
+    if (socket.destroyed || !socket.writable) {
+      this.#terminate(connection);
       return;
     }
     this.#chosenProtocols.set(req, upstream.protocol);
