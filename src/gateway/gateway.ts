@@ -191,6 +191,8 @@ export class Gateway {
   /** Replace the policy in force (a reload); live sessions meet it at their next check. */
   setPolicy(policy: Policy | CompiledPolicy): void {
     this.#lapse.authority.setPolicy(policy);
+    // Open WebSockets meet a stricter policy now, not at their next message.
+    this.#bridge.recheckAll();
   }
 
   /**
@@ -298,18 +300,7 @@ export class Gateway {
     session: RequestSession,
     sink: CollectedHeaders,
   ): Promise<void> {
-    const headers = upstreamRequestHeaders(req, {
-      clientAddress: req.socket.remoteAddress,
-      protocol: 'http',
-      sessionCookie: this.#lapse.cookieName,
-      identity: session.isActive
-        ? formatIdentityHeader({
-            subject: session.subject as string,
-            roles: session.roles,
-            ...(session.userType === undefined ? {} : { userType: session.userType }),
-          })
-        : undefined,
-    });
+    const headers = this.#upstreamHeaders(req, session);
     const declaredLength = req.headers['content-length'];
     const isChunked = req.headers['transfer-encoding'] !== undefined;
     let body: Readable | undefined;
@@ -479,6 +470,7 @@ export class Gateway {
     }
     const request = nodeRequest(req);
     const sink = new CollectedHeaders();
+    const checkedAt = Date.now();
     const result = await this.#lapse.handle(request, sink, route.context);
     if (result.action === 'respond') {
       writeRawResponse(socket, result.response);
@@ -494,19 +486,26 @@ export class Gateway {
       context: route.context,
       route,
       verdict: session.verdict,
+      checkedAt,
+      isPassive: this.#lapse.isPassive(request),
       upstreamUrl,
-      upstreamHeaders: upstreamRequestHeaders(req, {
-        clientAddress: req.socket.remoteAddress,
-        protocol: 'http',
-        sessionCookie: this.#lapse.cookieName,
-        identity: session.isActive
-          ? formatIdentityHeader({
-              subject: session.subject as string,
-              roles: session.roles,
-              ...(session.userType === undefined ? {} : { userType: session.userType }),
-            })
-          : undefined,
-      }),
+      upstreamHeaders: this.#upstreamHeaders(req, session),
+    });
+  }
+
+  /** The request headers an upstream receives, with `Lapse-Identity` for a live session. */
+  #upstreamHeaders(req: IncomingMessage, session: RequestSession) {
+    return upstreamRequestHeaders(req, {
+      clientAddress: req.socket.remoteAddress,
+      protocol: 'http',
+      sessionCookie: this.#lapse.cookieName,
+      identity: session.isActive
+        ? formatIdentityHeader({
+            subject: session.subject as string,
+            roles: session.roles,
+            ...(session.userType === undefined ? {} : { userType: session.userType }),
+          })
+        : undefined,
     });
   }
 }

@@ -78,15 +78,7 @@ export class Lapse {
     try {
       if (path.startsWith(RESERVED_PREFIX)) return await this.#endpoint(path, request, context);
       const isPublic = this.#settings.isPublic(path);
-      const { policy } = this.authority;
-      const passive =
-        isPublic ||
-        (policy.hasPassiveRules &&
-          policy.isPassive({
-            method: request.method,
-            path,
-            getHeader: (name) => request.header(name),
-          }));
+      const passive = isPublic || this.#matchesPassive(request, path);
       const read = this.#settings.carrier.read(request);
       const carried = read instanceof Promise ? await read : read;
       if (isPublic && carried.kind === 'none') {
@@ -138,6 +130,23 @@ export class Lapse {
     const read = this.#settings.carrier.read(request);
     const carried = read instanceof Promise ? await read : read;
     return this.#check(carried, context, mode);
+  }
+
+  /**
+   * Whether a request is only read, never counted as activity: a public path
+   * (the loginUrl, `public` globs) or traffic the policy marks `passive`.
+   */
+  isPassive(request: HttpRequestLike): boolean {
+    const path = pathOf(request.url);
+    return this.#settings.isPublic(path) || this.#matchesPassive(request, path);
+  }
+
+  #matchesPassive(request: HttpRequestLike, path: string): boolean {
+    const { policy } = this.authority;
+    return (
+      policy.hasPassiveRules &&
+      policy.isPassive({ method: request.method, path, getHeader: (name) => request.header(name) })
+    );
   }
 
   #check(carried: CarriedSession, context: EnforcementContext, mode: CheckMode): Promise<Verdict> {

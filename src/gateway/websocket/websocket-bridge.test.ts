@@ -7,7 +7,7 @@
  */
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -93,8 +93,9 @@ interface HarnessOptions {
   readonly now?: () => number;
   readonly wsActivity?: 'client' | 'both';
   readonly publicPaths?: readonly string[];
-  /** Point the route at a port nothing listens on. */
+  /** Point the route at another port (nothing listening, or a silent server). */
   readonly upstreamPort?: number;
+  readonly handshakeTimeoutMs?: number;
 }
 
 interface Harness {
@@ -155,6 +156,9 @@ async function start(options: HarnessOptions): Promise<Harness> {
     lapse,
     logger: pino({ level: 'silent' }),
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.handshakeTimeoutMs === undefined
+      ? {}
+      : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
   });
   const section: RouteSection = {
     path: '/',
@@ -250,6 +254,38 @@ async function bridged(harness: Harness, id: string | undefined, path?: string) 
   const upstream = harness.nextUpstream();
   const client = await harness.connect(id, path);
   return { client, upstream: await upstream };
+}
+
+/** A TCP server that accepts connections and never answers: an upstream that hangs. */
+async function startSilentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** An upgrade the gateway answers with plain HTTP: its status and JSON body. */
+async function failedUpgrade(
+  harness: Harness,
+  id: string,
+): Promise<{ status: number | undefined; body: unknown }> {
+  const ws = new WebSocket(`${harness.url}/socket`, { headers: { cookie: `lapse_sid=${id}` } });
+  ws.on('error', () => {});
+  const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
+  let body = '';
+  for await (const chunk of response) body += String(chunk);
+  ws.terminate();
+  return { status: response.statusCode, body: JSON.parse(body) };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -359,15 +395,42 @@ describe('WebSocketBridge: relaying', () => {
       upstreamPort: closedPort,
     });
     const id = await harness.begin();
-    const ws = new WebSocket(`${harness.url}/socket`, { headers: { cookie: `lapse_sid=${id}` } });
-    ws.on('error', () => {});
-    const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
-    let body = '';
-    for await (const chunk of response) body += String(chunk);
-    ws.terminate();
-    expect(response.statusCode).toBe(502);
-    expect(JSON.parse(body)).toEqual({ error: 'bad_gateway', reason: 'upstream_unreachable' });
+    const response = await failedUpgrade(harness, id);
+    expect(response.status).toBe(502);
+    expect(response.body).toEqual({ error: 'bad_gateway', reason: 'upstream_unreachable' });
     await vi.waitFor(() => expect(harness.bridge.connectionCount).toBe(0));
+  });
+
+  it('answers 502 when the upstream does not complete its handshake in time', async () => {
+    const silent = await startSilentServer();
+    const harness = await start({
+      policy: policyOf(60 * SECOND, 600 * SECOND),
+      upstreamPort: silent.port,
+      handshakeTimeoutMs: 300,
+    });
+    const id = await harness.begin();
+    const response = await failedUpgrade(harness, id);
+    expect(response.status).toBe(502);
+    expect(response.body).toEqual({ error: 'bad_gateway', reason: 'upstream_unreachable' });
+    await vi.waitFor(() => expect(harness.bridge.connectionCount).toBe(0));
+    await silent.close();
+  });
+
+  it('answers 401 when the session is revoked while the upstream is still connecting', async () => {
+    const silent = await startSilentServer();
+    const harness = await start({
+      policy: policyOf(60 * SECOND, 600 * SECOND),
+      upstreamPort: silent.port,
+    });
+    const id = await harness.begin();
+    const answer = failedUpgrade(harness, id);
+    await vi.waitFor(() => expect(harness.bridge.connectionCount).toBe(1));
+    await harness.lapse.authority.revoke(id);
+    const response = await answer;
+    expect(response.status).toBe(401);
+    expect(response.body).toEqual({ error: 'session_expired', reason: 'revoked' });
+    expect(harness.bridge.connectionCount).toBe(0);
+    await silent.close();
   });
 
   it('rejects an upgrade whose session has already expired with 401, without upgrading', async () => {
@@ -376,14 +439,9 @@ describe('WebSocketBridge: relaying', () => {
     const id = await harness.begin();
     clock.advance(61 * SECOND);
     const upstreamsBefore = harness.upstreams.length;
-    const ws = new WebSocket(`${harness.url}/socket`, { headers: { cookie: `lapse_sid=${id}` } });
-    ws.on('error', () => {});
-    const [, response] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage];
-    let body = '';
-    for await (const chunk of response) body += String(chunk);
-    ws.terminate();
-    expect(response.statusCode).toBe(401);
-    expect(JSON.parse(body)).toEqual({ error: 'session_expired', reason: 'idle' });
+    const response = await failedUpgrade(harness, id);
+    expect(response.status).toBe(401);
+    expect(response.body).toEqual({ error: 'session_expired', reason: 'idle' });
     expect(harness.upstreams.length).toBe(upstreamsBefore);
     expect(harness.bridge.connectionCount).toBe(0);
   });
