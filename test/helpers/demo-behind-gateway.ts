@@ -1,0 +1,47 @@
+/**
+ * The `npm start` demo as the tests run it: the demo app on a free port and a
+ * gateway loaded from `demo/lapse.yaml` itself, with only the addresses and
+ * the store changed (a free port, the app's port, an in-memory store).
+ */
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { startDemoApp } from '../../demo/app.mjs';
+import { type RunningGateway, startGateway } from './gateway-harness.js';
+
+export interface DemoBehindGateway {
+  readonly url: string;
+  readonly gateway: RunningGateway;
+  close(): Promise<void>;
+}
+
+/** Start the demo app and its gateway; `replace` edits the demo's config text (e.g. shorter timeouts). */
+export async function startDemoBehindGateway(
+  options: {
+    readonly tickIntervalMs?: number;
+    readonly replace?: ReadonlyArray<[string, string]>;
+  } = {},
+): Promise<DemoBehindGateway> {
+  const app = await startDemoApp({ port: 0, tickIntervalMs: options.tickIntervalMs ?? 200 });
+  const file = fileURLToPath(new URL('../../demo/lapse.yaml', import.meta.url));
+  let yaml = await readFile(file, 'utf8');
+  const replacements: ReadonlyArray<readonly [string | RegExp, string]> = [
+    ['listen: 127.0.0.1:8080', 'listen: 127.0.0.1:0'],
+    ['upstream: "http://127.0.0.1:3000"', `upstream: "${app.url}"`],
+    [/^store: .*$/m, 'store: { type: memory }'],
+    ...(options.replace ?? []),
+  ];
+  for (const [from, to] of replacements) {
+    const next = yaml.replace(from, to);
+    if (next === yaml) throw new Error(`demo/lapse.yaml no longer holds ${String(from)}`);
+    yaml = next;
+  }
+  const gateway = await startGateway(yaml, { file });
+  return {
+    url: gateway.url,
+    gateway,
+    close: async () => {
+      await gateway.close();
+      await app.close();
+    },
+  };
+}
