@@ -7,6 +7,7 @@ import { LapseError } from '../errors.js';
 import type { Env } from './config/env-value.js';
 import { GatewayConfigError } from './config/gateway-config-error.js';
 import { loadGatewayConfigFile } from './config/load-gateway-config-file.js';
+import { Secret } from './config/secret.js';
 import type { GatewayConfig } from './config/types.js';
 
 /** What set off a reload. */
@@ -34,6 +35,24 @@ export interface PolicyReloaderOptions {
 }
 
 const SECTIONS = ['store', 'identity', 'gateway', 'admin'] as const;
+
+/**
+ * A section as comparable text. Secrets print as `[secret]`, so they enter as
+ * a digest of their value: a rotated token or a moved Redis is a change too.
+ */
+function fingerprint(value: unknown): string {
+  const plain = (item: unknown): unknown => {
+    if (item instanceof Secret) {
+      return `secret:${createHash('sha256').update(item.value()).digest('hex')}`;
+    }
+    if (Array.isArray(item)) return item.map(plain);
+    if (typeof item === 'object' && item !== null) {
+      return Object.fromEntries(Object.entries(item).map(([key, entry]) => [key, plain(entry)]));
+    }
+    return item;
+  };
+  return JSON.stringify(plain(value));
+}
 
 /**
  * Reloads the policy when the file changes or the process gets `SIGHUP`. A
@@ -110,13 +129,15 @@ export class PolicyReloader {
     const { file, logger } = this.#options;
     const digest = await this.#fileDigest();
     if (trigger === 'file' && digest !== undefined && digest === this.#digest) {
-      return { result: 'unchanged' };
+      const unchanged: ReloadResult = { result: 'unchanged' };
+      this.#options.onReload?.(unchanged, trigger);
+      return unchanged;
     }
     let outcome: ReloadResult;
     try {
       const config = await loadGatewayConfigFile(file, this.#options.env);
       const restartNeeded = SECTIONS.filter(
-        (section) => JSON.stringify(config[section]) !== JSON.stringify(this.#current[section]),
+        (section) => fingerprint(config[section]) !== fingerprint(this.#current[section]),
       );
       this.#options.apply(config);
       this.#current = config;

@@ -67,9 +67,10 @@ export class RouteTable {
       };
     });
     // Longest prefix first; at equal length, a route with a host first. The sort is stable.
+    const prefixLength = (route: Route) => route.section.path.replace(/\/$/, '').length;
     this.#routes = routes.sort(
       (a, b) =>
-        b.section.path.length - a.section.path.length ||
+        prefixLength(b) - prefixLength(a) ||
         Number(b.section.host !== undefined) - Number(a.section.host !== undefined),
     );
   }
