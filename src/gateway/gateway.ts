@@ -20,6 +20,7 @@ import {
   injectClientStream,
   planInjection,
 } from './client-injection.js';
+import { type ClientScript, clientScriptResponse, loadClientScript } from './client-script.js';
 import { CollectedHeaders } from './collected-headers.js';
 import { jwtCarrierOptions } from './config/jwt-carrier-options.js';
 import { formatListenAddress } from './config/listen-address.js';
@@ -32,7 +33,6 @@ import {
   isEndHeader,
   parseIdentityHeader,
 } from './identity-header.js';
-import { placeholderClientResponse } from './placeholder-client.js';
 import { writeRawResponse } from './raw-response.js';
 import { type Route, RouteTable } from './route-table.js';
 import { storeFromConfig } from './store-from-config.js';
@@ -89,6 +89,7 @@ export class Gateway {
   readonly #store: SessionStore;
   readonly #ownsStore: boolean;
   readonly #loggedOnce = new Set<string>();
+  readonly #clientScript: ClientScript;
   #inFlight = 0;
   #drained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
@@ -113,6 +114,13 @@ export class Gateway {
         : { cookie: { development: gateway.development } }),
     });
     this.#routes = new RouteTable(gateway.routes);
+    this.#clientScript = loadClientScript();
+    if (!this.#clientScript.isBundle) {
+      logger.warn(
+        { event: 'client.placeholder' },
+        'dist/browser/lapse-client.js is missing (run npm run build): /_lapse/client.js serves the status-polling placeholder',
+      );
+    }
     this.#agent = new Agent({
       connections: 256,
       pipelining: 1,
@@ -270,7 +278,13 @@ export class Gateway {
     }
     const { route, path } = checked;
     if (path === CLIENT_SCRIPT_PATH && (req.method === 'GET' || req.method === 'HEAD')) {
-      sendNodeResponse(res, placeholderClientResponse());
+      const { spec, body } = clientScriptResponse(
+        this.#clientScript,
+        req.headers['accept-encoding'],
+        req.headers['if-none-match'],
+      );
+      res.writeHead(spec.status, spec.headers.flat());
+      res.end(req.method === 'HEAD' ? undefined : body);
       return;
     }
     const declaredLength = req.headers['content-length'];

@@ -1,0 +1,45 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { clientScriptResponse, loadClientScript } from './client-script.js';
+import { PLACEHOLDER_CLIENT_SCRIPT } from './placeholder-client.js';
+
+async function bundleFile(text: string): Promise<URL> {
+  const dir = await mkdtemp(join(tmpdir(), 'lapse-client-'));
+  const file = join(dir, 'lapse-client.js');
+  await writeFile(file, text);
+  return pathToFileURL(file);
+}
+
+describe('the served browser SDK', () => {
+  it('serves the bundle, gzipped when the client takes it', async () => {
+    const script = loadClientScript(await bundleFile('console.log("sdk")'));
+    expect(script.isBundle).toBe(true);
+    const plain = clientScriptResponse(script, undefined, undefined);
+    expect(plain.spec.status).toBe(200);
+    expect(plain.body?.toString()).toBe('console.log("sdk")');
+    const gzip = clientScriptResponse(script, 'br, gzip', undefined);
+    expect(gzip.spec.headers).toContainEqual(['Content-Encoding', 'gzip']);
+    expect(gunzipSync(gzip.body as Buffer).toString()).toBe('console.log("sdk")');
+    expect(gzip.spec.headers).toContainEqual(['Content-Length', String(gzip.body?.length)]);
+  });
+
+  it('answers 304 to a matching If-None-Match and changes the ETag with the content', async () => {
+    const first = loadClientScript(await bundleFile('a()'));
+    const second = loadClientScript(await bundleFile('b()'));
+    expect(first.etag).not.toBe(second.etag);
+    const revalidated = clientScriptResponse(first, 'gzip', `"x", ${first.etag}`);
+    expect(revalidated.spec.status).toBe(304);
+    expect(revalidated.body).toBeUndefined();
+    expect(clientScriptResponse(first, 'gzip', second.etag).spec.status).toBe(200);
+  });
+
+  it('falls back to the placeholder when the bundle was not built', () => {
+    const script = loadClientScript(new URL('file:///nonexistent/lapse-client.js'));
+    expect(script.isBundle).toBe(false);
+    expect(script.body.toString()).toBe(PLACEHOLDER_CLIENT_SCRIPT);
+  });
+});
