@@ -43,13 +43,6 @@ export async function serve(options: ServeOptions): Promise<Serving> {
   const { logger } = options;
   const config = await loadGatewayConfigFile(options.configFile, options.env);
   const gateway = await createGateway({ config, logger });
-  let url: string;
-  try {
-    url = await gateway.listen();
-  } catch (error) {
-    await gateway.close(0);
-    throw error;
-  }
   const reloader = new PolicyReloader(config, {
     file: options.configFile,
     logger,
@@ -57,7 +50,6 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     ...(options.env === undefined ? {} : { env: options.env }),
     ...(options.onReload === undefined ? {} : { onReload: options.onReload }),
   });
-  await reloader.start();
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {
     resolveClosed = resolve;
@@ -66,16 +58,26 @@ export async function serve(options: ServeOptions): Promise<Serving> {
     logger.info({ event: 'gateway.signal', signal }, `${signal}: shutting down`);
     void close();
   };
-  const close = async (): Promise<void> => {
+  const close = async (drainMs = options.drainMs ?? DEFAULT_DRAIN_MS): Promise<void> => {
     reloader.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await gateway.close(options.drainMs ?? DEFAULT_DRAIN_MS);
+    await gateway.close(drainMs);
     resolveClosed();
   };
+  // Signals are taken before the gateway answers anything: a SIGHUP or
+  // SIGTERM that arrives once it listens must never meet the default action.
+  await reloader.start();
   if (options.handleSignals !== false) {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   }
-  return { gateway, url, reloader, closed, close };
+  let url: string;
+  try {
+    url = await gateway.listen();
+  } catch (error) {
+    await close(0);
+    throw error;
+  }
+  return { gateway, url, reloader, closed, close: () => close() };
 }
