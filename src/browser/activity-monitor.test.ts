@@ -73,6 +73,18 @@ describe('monitorActivity', () => {
     expect(onActivity).not.toHaveBeenCalled();
   });
 
+  it('does not count a "visible" announced to a page that was never hidden', () => {
+    const target = new FakeDocument();
+    const seen: number[] = [];
+    monitorActivity(
+      target,
+      (at) => seen.push(at),
+      () => 5000,
+    );
+    target.dispatch('visibilitychange');
+    expect(seen).toEqual([]);
+  });
+
   it('counts coming back to a visible tab, not leaving it', () => {
     const target = new FakeDocument();
     let clock = 0;

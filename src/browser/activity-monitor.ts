@@ -19,7 +19,7 @@ export interface ActivityTarget {
     listener: (event: Event) => void,
     options?: EventListenerOptions,
   ): void;
-  /** Read on `visibilitychange`: only becoming `visible` is activity. */
+  /** Read on `visibilitychange`: only coming back from `hidden` to `visible` is activity. */
   readonly visibilityState?: DocumentVisibilityState | string;
 }
 
@@ -56,9 +56,16 @@ export function monitorActivity(
   throttleMs = 1000,
 ): () => void {
   let reportedAt = -throttleMs;
+  // Only coming BACK to the tab is activity: a browser may announce "visible" to a page that
+  // never was hidden (prerendering, a headless start), and nobody returned then.
+  let wasHidden = target.visibilityState === 'hidden';
   const listener = (event: Event): void => {
     if (event.isTrusted === false) return;
-    if (event.type === 'visibilitychange' && target.visibilityState !== 'visible') return;
+    if (event.type === 'visibilitychange') {
+      const isReturn = wasHidden && target.visibilityState === 'visible';
+      wasHidden = target.visibilityState === 'hidden';
+      if (!isReturn) return;
+    }
     const at = now();
     // A clock set backwards must not silence the monitor.
     if (at - reportedAt < throttleMs && at >= reportedAt) return;

@@ -308,11 +308,15 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     handle(await ask('extend'), at);
   };
 
+  // Activity is reported late only while it would itself not yet warn: a heartbeat touches the
+  // session "now", so a tab whose timers slept (a closed lid, a frozen tab) would otherwise
+  // stretch the session far past what the person's last real activity allows.
   const isHeartbeatDue = (wall: number): boolean =>
     !!status &&
     status.policy.idle !== null &&
     activityAt > heartbeatAt &&
-    wall - heartbeatAt >= heartbeatIntervalMs(status.policy);
+    wall - heartbeatAt >= heartbeatIntervalMs(status.policy) &&
+    wall < activityAt + status.policy.idle - status.policy.warn;
 
   /**
    * Whether the change to `next`'s phase must wait (true when it started what

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startDemoApp } from '../../demo/app.mjs';
+import type { SessionStore } from '../../src/store/session-store.js';
 import { type RunningGateway, startGateway } from './gateway-harness.js';
 
 export interface DemoBehindGateway {
@@ -18,6 +19,8 @@ export interface DemoBehindGateway {
 export async function startDemoBehindGateway(
   options: {
     readonly tickIntervalMs?: number;
+    /** The session store (a test clock in it); default: the in-memory store the config names. */
+    readonly store?: SessionStore;
     readonly replace?: ReadonlyArray<[string, string]>;
   } = {},
 ): Promise<DemoBehindGateway> {
@@ -35,7 +38,10 @@ export async function startDemoBehindGateway(
     if (next === yaml) throw new Error(`demo/lapse.yaml no longer holds ${String(from)}`);
     yaml = next;
   }
-  const gateway = await startGateway(yaml, { file });
+  const gateway = await startGateway(yaml, {
+    file,
+    ...(options.store === undefined ? {} : { store: options.store }),
+  });
   return {
     url: gateway.url,
     gateway,
