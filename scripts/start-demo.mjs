@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'dist/cli/bin.js');
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
+/** Written last by the build: when it is newer than every source, the build is current. */
+const bundle = join(root, 'dist/browser/lapse-client.js');
 const APP_PORT = 3000;
 const GATEWAY_URL = 'http://127.0.0.1:8080/';
 const HEALTH_URL = `${GATEWAY_URL}healthz`;
@@ -28,7 +30,7 @@ function newestMtimeMs(dir) {
 }
 
 function buildIfNeeded() {
-  if (existsSync(bin) && statSync(bin).mtimeMs >= newestMtimeMs(join(root, 'src'))) return;
+  if (existsSync(bundle) && statSync(bundle).mtimeMs >= newestMtimeMs(join(root, 'src'))) return;
   if (!existsSync(tsc)) {
     console.error(
       'lapse demo: the build is missing or stale and TypeScript is not installed; run `npm ci`',
@@ -36,13 +38,18 @@ function buildIfNeeded() {
     process.exit(1);
   }
   console.log('building…');
-  const build = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], {
-    cwd: root,
-    stdio: 'inherit',
-  });
-  if (build.status !== 0) {
-    console.error('lapse demo: the build failed (see above)');
-    process.exit(1);
+  // The same three steps as `npm run build`: the package, the browser code, and the
+  // browser SDK bundle the gateway serves at /_lapse/client.js (built last).
+  for (const args of [
+    [tsc, '-p', 'tsconfig.build.json'],
+    [tsc, '-p', 'tsconfig.browser.build.json'],
+    [join(root, 'scripts/build-client.mjs')],
+  ]) {
+    const build = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
+    if (build.status !== 0) {
+      console.error('lapse demo: the build failed (see above)');
+      process.exit(1);
+    }
   }
 }
 
