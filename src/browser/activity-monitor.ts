@@ -6,6 +6,7 @@
  * It must cost nothing on a busy page: a listener does one clock read and one
  * compare, and reports at most once per `throttleMs`.
  */
+import { on } from './events.js';
 
 /** What the monitor listens on: a document (or anything with its events, for tests). */
 export interface ActivityTarget {
@@ -62,8 +63,9 @@ export function monitorActivity(
   const listener = (event: Event): void => {
     if (event.isTrusted === false) return;
     if (event.type === 'visibilitychange') {
-      const isReturn = wasHidden && target.visibilityState === 'visible';
-      wasHidden = target.visibilityState === 'hidden';
+      const state = target.visibilityState;
+      const isReturn = wasHidden && state === 'visible';
+      wasHidden = state === 'hidden';
       if (!isReturn) return;
     }
     const at = now();
@@ -72,10 +74,5 @@ export function monitorActivity(
     reportedAt = at;
     onActivity(at);
   };
-  const options = { capture: true, passive: true };
-  const each = (method: 'addEventListener' | 'removeEventListener'): void => {
-    for (const type of ACTIVITY_EVENTS) target[method](type, listener, options);
-  };
-  each('addEventListener');
-  return () => each('removeEventListener');
+  return on(target, ACTIVITY_EVENTS, listener, { capture: true, passive: true });
 }

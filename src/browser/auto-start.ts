@@ -32,11 +32,10 @@ export function autoStart(win: Window, script: Element | null): LapseClient | un
     return undefined;
   }
   if (win.lapse) return undefined;
-  const basePath = script?.getAttribute('data-base-path');
   const client = createLapseClient({
     window: win,
     loginUrl: script?.getAttribute('data-login-url') || '/login',
-    ...(basePath ? { basePath } : {}),
+    basePath: script?.getAttribute('data-base-path') || '',
   });
   win.lapse = client;
   client.start();
@@ -51,7 +50,7 @@ export function autoStart(win: Window, script: Element | null): LapseClient | un
     warning.client = client;
   };
   if (doc.body) mount();
-  else doc.addEventListener('DOMContentLoaded', mount, { once: true });
+  else doc.addEventListener('DOMContentLoaded', mount);
   return client;
 }
 

@@ -14,6 +14,7 @@
  */
 import { monitorActivity } from './activity-monitor.js';
 import { draftKey, restoreDrafts, saveDrafts } from './drafts.js';
+import { on } from './events.js';
 import { listenToFrames } from './iframe-bridge.js';
 import { electLeader, type LeaderElection } from './leader-election.js';
 import { skewFromRoundTrip } from './server-clock.js';
@@ -86,14 +87,18 @@ type Answer =
   | { readonly code: number }
   | undefined;
 
-/** A wall-clock step larger than this (against the monotonic clock) means sleep or a clock change. */
+/**
+ * A second: a wall-clock step larger than this (against the monotonic clock) means sleep or a
+ * clock change; it is also the least time between two reads that check a phase change.
+ */
 const JUMP_MS = 1000;
-/** The longest sleep between two wake-ups, so a wake from sleep is noticed soon. */
+const ASK_GAP_MS = JUMP_MS;
+/**
+ * Ten seconds: the longest sleep between two wake-ups (so a wake from sleep is noticed soon),
+ * and how long a request may take before it is given up.
+ */
 const WATCHDOG_MS = 10_000;
-/** A request that takes longer is given up. */
-const REQUEST_TIMEOUT_MS = 10_000;
-/** The least time between two reads that check a phase change with the server. */
-const ASK_GAP_MS = 1000;
+const REQUEST_TIMEOUT_MS = WATCHDOG_MS;
 const SERVER_REASONS: readonly unknown[] = ['idle', 'absolute', 'revoked', 'missing', 'invalid'];
 
 /**
@@ -125,8 +130,8 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     document: doc = win.document,
     now = Date.now,
     monotonicNow = () => performance.now(),
-    setTimeout: schedule = (callback, ms) => setTimeout(callback, ms),
-    clearTimeout: cancel = (handle) => clearTimeout(handle as number),
+    setTimeout: schedule = setTimeout,
+    clearTimeout: cancel = clearTimeout as (handle: unknown) => void,
     fetch: request = (url, init) => fetch(url, init),
     channel: makeChannel = () => createTabChannel(win),
     leader: makeLeader = () => electLeader(win, win.navigator.locks, now, schedule, cancel),
@@ -158,6 +163,12 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
 
   const hasJumped = (): boolean =>
     Math.abs(now() - lastWall - (monotonicNow() - lastMonotonic)) > JUMP_MS;
+  /** Notes both clocks now; returns the wall clock. */
+  const mark = (): number => {
+    lastMonotonic = monotonicNow();
+    lastWall = now();
+    return lastWall;
+  };
 
   /** Runs `use` with this tab's `sessionStorage` and this page's draft key; storage errors are ignored. */
   const withDrafts = (use: (store: Storage, key: string) => unknown): void => {
@@ -168,14 +179,11 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     }
   };
 
-  /** On the login page already (its path; a login page on another origin never runs this). */
-  const isOnLoginPage = (): boolean => win.location.pathname === loginUrl.split(/[?#]/)[0];
-
   const emit = (next: LapseSnapshot): void => {
     // Same content, same object: React's useSyncExternalStore depends on it.
     if (JSON.stringify(next) === JSON.stringify(snapshot)) return;
     snapshot = next;
-    for (const listener of Array.from(listeners)) {
+    for (const listener of [...listeners]) {
       try {
         listener(next);
       } catch (error) {
@@ -204,7 +212,8 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     isEnded = true;
     stop();
     emit(endedSnapshot(snapshot, reason));
-    if (!isLeaving || isOnLoginPage()) return;
+    // Not when already on the login page (its path; a login page on another origin never runs this).
+    if (!isLeaving || win.location.pathname === loginUrl.split(/[?#]/)[0]) return;
     withDrafts((store, key) =>
       reason === 'logout' ? store.removeItem(key) : saveDrafts(doc, store, key),
     );
@@ -221,9 +230,9 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     const timeout = schedule(() => abort.abort(), REQUEST_TIMEOUT_MS);
     const sentAt = monotonicNow();
     try {
+      // fetch's default credentials (`same-origin`) carry the session cookie.
       const response = await request(`${basePath}/_lapse/${name}`, {
         method: name === 'status' ? 'GET' : 'POST',
-        credentials: 'same-origin',
         headers: { Accept: 'application/json', 'X-Lapse': '1' },
         signal: abort.signal,
       });
@@ -281,11 +290,7 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     if ('reason' in answer) serverEnded(answer.reason);
     if (!('status' in answer)) return;
     if (adopt(answer.status, answer.skewMs)) {
-      channel?.post({
-        type: 'status',
-        ...answer,
-        ...(sentHeartbeatAt ? { heartbeatAt: sentHeartbeatAt } : {}),
-      });
+      channel?.post({ type: 'status', ...answer, heartbeatAt: sentHeartbeatAt });
     }
     restoreOnce();
   };
@@ -311,12 +316,12 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
   // Activity is reported late only while it would itself not yet warn: a heartbeat touches the
   // session "now", so a tab whose timers slept (a closed lid, a frozen tab) would otherwise
   // stretch the session far past what the person's last real activity allows.
-  const isHeartbeatDue = (wall: number): boolean =>
-    !!status &&
-    status.policy.idle !== null &&
+  // With idle off (null) it is never due: `activityAt + null - warn` is not after `wall`.
+  const isHeartbeatDue = (wall: number, policy = status?.policy): boolean =>
+    !!policy &&
     activityAt > heartbeatAt &&
-    wall - heartbeatAt >= heartbeatIntervalMs(status.policy) &&
-    wall < activityAt + status.policy.idle - status.policy.warn;
+    wall - heartbeatAt >= heartbeatIntervalMs(policy) &&
+    wall < activityAt + (policy.idle as number) - policy.warn;
 
   /**
    * Whether the change to `next`'s phase must wait (true when it started what
@@ -364,9 +369,7 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
       return;
     }
     const jumped = hasJumped();
-    const wall = now();
-    lastWall = wall;
-    lastMonotonic = monotonicNow();
+    const wall = mark();
     if (jumped) {
       // Slept, or the clock was set: the skew is stale. Nothing is shown before the server answers.
       run(refresh);
@@ -404,8 +407,9 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     // During the warning only "Stay signed in" extends: moving the mouse must not dismiss it.
     if (isEnded || (status && at + skewMs >= status.warnAt)) return;
     if (at > activityAt) activityAt = at;
-    if (isLocal && !leader?.isLeader) channel?.post({ type: 'activity', at });
-    if (leader?.isLeader && isHeartbeatDue(now())) update();
+    if (!leader?.isLeader) {
+      if (isLocal) channel?.post({ type: 'activity', at });
+    } else if (isHeartbeatDue(now())) update();
   };
 
   const onMessage = (message: TabMessage): void => {
@@ -431,15 +435,6 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     }
   };
 
-  const on = (
-    target: Pick<EventTarget, 'addEventListener' | 'removeEventListener'>,
-    type: string,
-    listener: (event: Event) => void,
-  ): (() => void) => {
-    target.addEventListener(type, listener);
-    return () => target.removeEventListener(type, listener);
-  };
-
   return {
     get snapshot() {
       return snapshot;
@@ -453,10 +448,8 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     start() {
       if (isStarted || isEnded) return;
       isStarted = true;
-      lastWall = now();
-      lastMonotonic = monotonicNow();
       // Loading this page was a genuine request: it touched the session just now.
-      if (lastWall > heartbeatAt) heartbeatAt = lastWall;
+      if (mark() > heartbeatAt) heartbeatAt = lastWall;
       channel = makeChannel();
       channel.listen(onMessage);
       leader = makeLeader();
@@ -464,11 +457,10 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
       cleanups = [
         monitorActivity(doc, (at) => onActivity(at, true), now),
         listenToFrames(win, () => onActivity(now(), true)),
-        on(doc, 'visibilitychange', update),
-        on(win, 'focus', update),
-        // Back from the back/forward cache: anything may have changed meanwhile.
-        on(win, 'pageshow', (event) =>
-          (event as PageTransitionEvent).persisted ? run(refresh) : update(),
+        on(doc, ['visibilitychange'], update),
+        // Back from the back/forward cache (`persisted`): anything may have changed meanwhile.
+        on<PageTransitionEvent>(win, ['focus', 'pageshow'], (event) =>
+          event.persisted ? run(refresh) : update(),
         ),
       ];
       run(refresh);
@@ -482,7 +474,7 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
       if (isEnded) return;
       const at = now();
       const answer = await ask('extend');
-      if (!answer || 'code' in answer) throw new Error('lapse: extend failed');
+      if (!answer || 'code' in answer) throw Error('lapse: extend failed');
       if ('status' in answer && at > heartbeatAt) heartbeatAt = at;
       handle(answer, at);
       update();
@@ -490,8 +482,8 @@ export function createLapseClient(options: LapseClientOptions = {}): LapseClient
     async signOut() {
       const answer = await ask('logout');
       // The session must really be revoked before the page says so.
-      if (!answer || !('code' in answer) || answer.code !== 200) {
-        throw new Error('lapse: sign-out failed');
+      if ((answer as { code?: number } | undefined)?.code !== 200) {
+        throw Error('lapse: sign-out failed');
       }
       end('logout', true, { type: 'signed-out' });
     },

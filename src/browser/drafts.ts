@@ -23,9 +23,11 @@ export type DraftDocument = Pick<Document, 'querySelectorAll' | 'forms'>;
 /** What the drafts need of a location. */
 export type DraftLocation = Pick<Location, 'pathname' | 'search'>;
 
-const SKIPPED_TYPES = /password|hidden|file|submit|button|reset|image/;
-/** `autocomplete` tokens of secrets: card data, one-time codes, passwords. */
-const SECRET_AUTOCOMPLETE = /cc-|one-time|password/;
+/**
+ * Tested against `type autocomplete`: the types never kept, then the `autocomplete` tokens of
+ * secrets (card data, one-time codes; passwords are covered by the type's word).
+ */
+const SKIPPED = /password|hidden|file|submit|button|reset|image|cc-|one-time/;
 
 /**
  * The `sessionStorage` key of the drafts of the page at `location`.
@@ -48,18 +50,17 @@ function forEachField(
   visit: (key: string, field: Field, property: 'checked' | 'value') => void,
 ): void {
   const seen: Record<string, number> = {};
-  const forms = Array.from(doc.forms);
-  for (const field of Array.from(doc.querySelectorAll<Field>('input,textarea,select'))) {
+  const forms = [...doc.forms];
+  for (const field of doc.querySelectorAll<Field>('input,textarea,select')) {
     const name = field.name || (field.id && `#${field.id}`);
     const form = field.form;
     if (
       name &&
-      !SKIPPED_TYPES.test(field.type) &&
-      !SECRET_AUTOCOMPLETE.test(field.autocomplete) &&
+      !SKIPPED.test(`${field.type} ${field.autocomplete}`) &&
       !field.closest('[data-lapse-private]') &&
       !form?.hasAttribute('data-lapse-private')
     ) {
-      const key = `${form ? forms.indexOf(form) : -1}|${name}`;
+      const key = `${forms.indexOf(form as HTMLFormElement)}|${name}`; // -1: no form
       seen[key] = (seen[key] ?? -1) + 1;
       visit(`${key}|${seen[key]}`, field, /checkbox|radio/.test(field.type) ? 'checked' : 'value');
     }
@@ -87,7 +88,7 @@ export function saveDrafts(doc: DraftDocument, storage: Storage, key: string): n
         : field[property] !== field[property === 'value' ? 'defaultValue' : 'defaultChecked']
     ) {
       draft[fieldKey] = field[property];
-      count += 1;
+      count++;
     }
   });
   if (count) storage.setItem(key, JSON.stringify(draft));
@@ -113,11 +114,9 @@ export function restoreDrafts(doc: DraftDocument, storage: Storage, key: string)
     const value = draft[fieldKey];
     if (value === undefined) return;
     // Through the prototype's setter: frameworks that track `value` (React) then see the change.
-    const setter = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(field), property)?.set;
-    if (setter) setter.call(field, value);
-    else (field as unknown as Record<string, DraftValue>)[property] = value;
+    Reflect.set(Object.getPrototypeOf(field), property, value, field);
     for (const type of ['input', 'change']) field.dispatchEvent(new Event(type, { bubbles: true }));
-    count += 1;
+    count++;
   });
   return count;
 }

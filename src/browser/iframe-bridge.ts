@@ -5,6 +5,7 @@
  * from its own origin.
  */
 import { monitorActivity } from './activity-monitor.js';
+import { on } from './events.js';
 
 /** What the frame side needs of its window. */
 export type FrameWindow = Pick<Window, 'document' | 'parent' | 'location'>;
@@ -37,9 +38,7 @@ export function listenToFrames(
   win: Pick<Window, 'addEventListener' | 'removeEventListener' | 'location'>,
   onActivity: () => void,
 ): () => void {
-  const listener = (event: MessageEvent): void => {
+  return on<MessageEvent>(win, ['message'], (event) => {
     if (event.origin === win.location.origin && event.data?.lapse === 'activity') onActivity();
-  };
-  win.addEventListener('message', listener);
-  return () => win.removeEventListener('message', listener);
+  });
 }

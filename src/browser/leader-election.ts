@@ -55,26 +55,24 @@ export function electLeader(
   };
 
   const startLease = (): void => {
-    const id = `${Math.random()}`;
+    const id = Math.random();
     let timer: unknown;
     const tick = (): void => {
-      let lease: { id?: unknown; until?: unknown } | null = null;
+      let lease: { id?: unknown; until?: unknown } | null | undefined;
       try {
-        // `localStorage` itself throws where storage is blocked.
         lease = JSON.parse((win.localStorage as Storage).getItem(name) as string);
       } catch {
-        // No storage, or an unreadable lease: claim it.
+        // An unreadable lease: claim it.
       }
-      // Free, stale or ours: take it, or renew it.
-      if (!lease || !((lease.until as number) > now()) || lease.id === id) {
-        try {
-          win.localStorage?.setItem(name, JSON.stringify({ id, until: now() + leaseMs }));
-        } catch {
-          // Blocked: lead alone. Full: the lease goes stale and another tab takes over.
-        }
-        lease = { id };
+      // Free, stale or ours: take it, or renew it. Storage blocked (`localStorage` itself
+      // throws): lead alone. Full: the lease goes stale and another tab takes over.
+      let isOurs = !((lease?.until as number) > now()) || lease?.id === id;
+      try {
+        if (isOurs) win.localStorage?.setItem(name, JSON.stringify({ id, until: now() + leaseMs }));
+      } catch {
+        isOurs = true;
       }
-      setLeader(lease.id === id);
+      setLeader(isOurs);
       timer = schedule(tick, renewMs);
     };
     leave = () => cancel(timer);

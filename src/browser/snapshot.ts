@@ -45,9 +45,9 @@ export function snapshotAt(status: StatusBody, serverNow: number): LapseSnapshot
     endsBy,
     endsAt,
     absoluteExpiresAt,
-    // Extending sets the idle deadline to now + idle (capped by the absolute one).
-    canExtend:
-      isIdleFirst && phase !== 'ended' && policy.idle !== null && serverNow + policy.idle > endsAt,
+    // Extending sets the idle deadline to now + idle (capped by the absolute one). With idle
+    // off (null), `serverNow + null` is `serverNow`, before `endsAt` while not ended: false.
+    canExtend: isIdleFirst && phase !== 'ended' && serverNow + (policy.idle as number) > endsAt,
     ...(status.message === undefined ? {} : { message: status.message }),
     ...(phase === 'ended' ? { endReason: endsBy } : {}),
   };
@@ -92,15 +92,10 @@ export function nextChangeAt(warnAt: number, endsAt: number, serverNow: number):
  */
 export function isStatusBody(value: unknown): value is StatusBody {
   const body = value as StatusBody | null;
-  const isNumber = (n: unknown, orNull?: boolean): boolean =>
-    (orNull && n === null) || Number.isFinite(n);
+  const policy = body?.policy;
   return (
-    isNumber(body?.now) &&
-    isNumber(body?.absoluteExpiresAt) &&
-    isNumber(body?.warnAt) &&
-    isNumber(body?.idleExpiresAt, true) &&
-    isNumber(body?.policy?.idle, true) &&
-    isNumber(body?.policy?.warn)
+    [body?.now, body?.absoluteExpiresAt, body?.warnAt, policy?.warn].every(Number.isFinite) &&
+    [body?.idleExpiresAt, policy?.idle].every((n) => n === null || Number.isFinite(n))
   );
 }
 

@@ -4,6 +4,7 @@
  * tabs. Neither delivers a message to the tab that sent it. Receivers check
  * what they read: any script of the origin can post.
  */
+import { on } from './events.js';
 import type { EndReason, StatusBody } from './types.js';
 
 /** What the tabs tell each other. */
@@ -14,7 +15,7 @@ export type TabMessage =
       readonly status: StatusBody;
       readonly skewMs: number;
       /** When the sender sent the heartbeat (`POST /_lapse/extend`) this answers, on its wall clock. */
-      readonly heartbeatAt?: number;
+      readonly heartbeatAt?: number | undefined;
     }
   /** A follower's person was active (at most about once a second). */
   | { readonly type: 'activity'; readonly at: number }
@@ -53,37 +54,30 @@ export function createTabChannel(
   Channel: typeof BroadcastChannel | null | undefined = globalThis.BroadcastChannel,
 ): TabChannel {
   let deliver = (_message: TabMessage): void => {};
-  const listen = (listener: (message: TabMessage) => void): void => {
-    deliver = listener;
-  };
-  if (Channel) {
-    const channel = new Channel(name);
-    channel.onmessage = (event) => deliver(event.data);
-    return {
-      post: (message) => channel.postMessage(message),
-      listen,
-      close: () => channel.close(),
-    };
-  }
-  const onStorage = (event: StorageEvent): void => {
-    if (event.key !== name || !event.newValue) return;
-    try {
-      deliver(JSON.parse(event.newValue)[0]);
-    } catch {
-      // Not ours, or cut short: ignore.
-    }
-  };
-  win.addEventListener('storage', onStorage);
+  const channel = Channel ? new Channel(name) : undefined;
+  if (channel) channel.onmessage = (event) => deliver(event.data);
   return {
     post(message) {
       try {
+        if (channel) channel.postMessage(message);
         // A fresh value every time: writing the same value again fires no event.
-        win.localStorage?.setItem(name, JSON.stringify([message, Math.random()]));
+        else win.localStorage?.setItem(name, JSON.stringify([message, Math.random()]));
       } catch {
         // Storage full or blocked: the other tabs hear it from the server instead.
       }
     },
-    listen,
-    close: () => win.removeEventListener('storage', onStorage),
+    listen(listener) {
+      deliver = listener;
+    },
+    close: channel
+      ? () => channel.close()
+      : on<StorageEvent>(win, ['storage'], (event) => {
+          if (event.key !== name || !event.newValue) return;
+          try {
+            deliver(JSON.parse(event.newValue)[0]);
+          } catch {
+            // Not ours, or cut short: ignore.
+          }
+        }),
   };
 }

@@ -68,18 +68,22 @@ export const defaultWarningStrings: Readonly<WarningStrings> = Object.freeze({
  */
 export function formatDuration(seconds: number, locale?: string): string {
   const s = Math.max(0, Math.floor(seconds));
-  const parts: string[] = [];
-  const add = (value: number, unit: string): void => {
-    if (value || (unit === 'second' && !parts.length)) {
-      parts.push(
-        new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'long' }).format(value),
-      );
-    }
-  };
-  add(Math.floor(s / 3600), 'hour');
-  add(Math.floor(s / 60) % 60, 'minute');
-  add(s % 60, 'second');
-  return new Intl.ListFormat(locale, { type: 'unit', style: 'narrow' }).format(parts);
+  return new Intl.ListFormat(locale, { type: 'unit', style: 'narrow' }).format(
+    (
+      [
+        [s / 3600, 'hour'],
+        [(s / 60) % 60, 'minute'],
+        [s % 60, 'second'],
+      ] as const
+    )
+      // Zero parts are left out, except "0 seconds" when there is nothing else.
+      .filter(([value, unit]) => value >= 1 || (unit === 'second' && s < 60))
+      .map(([value, unit]) =>
+        new Intl.NumberFormat(locale, { style: 'unit', unit, unitDisplay: 'long' }).format(
+          Math.floor(value),
+        ),
+      ),
+  );
 }
 
 /**
@@ -91,9 +95,9 @@ export function formatDuration(seconds: number, locale?: string): string {
  */
 export function formatCountdown(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
-  const pad = (n: number): string => String(n).padStart(2, '0');
   const hours = Math.floor(s / 3600);
-  return `${hours ? `${hours}:` : ''}${pad(Math.floor(s / 60) % 60)}:${pad(s % 60)}`;
+  // `mm:ss` of the time past the hour: 1970-01-01T00:mm:ss.000Z
+  return `${hours ? `${hours}:` : ''}${new Date(s * 1000).toISOString().slice(14, 19)}`;
 }
 
 /**
