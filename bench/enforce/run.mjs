@@ -27,6 +27,7 @@
 import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import autocannon from 'autocannon';
+import { fmt, table } from '../shared/report.mjs';
 import { machineBusyMicros, machineInfo } from './machine.mjs';
 import { DATA_PATH, LOGIN_PATH, TARGETS } from './targets.mjs';
 
@@ -303,24 +304,6 @@ function ratiosOf(results) {
     });
   }
   return ratios;
-}
-
-const fmt = (n, digits = 0) =>
-  n === undefined
-    ? 'n/a'
-    : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
-/** A Markdown table; columns are [header, align ('l' | 'r'), cell(row)]. */
-function table(columns, rows) {
-  const cells = rows.map((row) => columns.map(([, , cell]) => cell(row)));
-  const widths = columns.map(([header], i) =>
-    Math.max(header.length, ...cells.map((line) => line[i].length)),
-  );
-  const pad = (value, i) =>
-    columns[i][1] === 'l' ? value.padEnd(widths[i]) : value.padStart(widths[i]);
-  const line = (values) => `| ${values.map(pad).join(' | ')} |`;
-  const rule = `| ${widths.map((w, i) => '-'.repeat(w - 1) + (columns[i][1] === 'l' ? '-' : ':')).join(' | ')} |`;
-  return [line(columns.map(([header]) => header)), rule, ...cells.map(line)].join('\n');
 }
 
 function printTable(info, results, ratios) {

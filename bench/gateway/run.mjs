@@ -46,6 +46,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { machineBusyMicros, machineInfo } from '../enforce/machine.mjs';
+import { fmt, table } from '../shared/report.mjs';
 import { cannon, paced, Samples } from './load.mjs';
 import { hasNginx, NGINX, nginxVersion, startNginx } from './nginx.mjs';
 import {
@@ -561,24 +562,6 @@ async function webSocketPhase(upstream) {
 }
 
 // -- report ------------------------------------------------------------------
-
-const fmt = (n, digits = 0) =>
-  n === undefined || Number.isNaN(n)
-    ? 'n/a'
-    : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
-/** A Markdown table; columns are [header, align ('l' | 'r'), cell(row)]. */
-function table(columns, rows) {
-  const cells = rows.map((row) => columns.map(([, , cell]) => cell(row)));
-  const widths = columns.map(([header], i) =>
-    Math.max(header.length, ...cells.map((line) => line[i].length)),
-  );
-  const pad = (value, i) =>
-    columns[i][1] === 'l' ? value.padEnd(widths[i]) : value.padStart(widths[i]);
-  const line = (values) => `| ${values.map(pad).join(' | ')} |`;
-  const rule = `| ${widths.map((w, i) => '-'.repeat(w - 1) + (columns[i][1] === 'l' ? '-' : ':')).join(' | ')} |`;
-  return [line(columns.map(([header]) => header)), rule, ...cells.map(line)].join('\n');
-}
 
 const RATIOS = [
   ['gateway', 'http-proxy', 'gateway / plain Node proxy'],

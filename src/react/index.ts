@@ -27,6 +27,7 @@ import {
   useSyncExternalStore,
 } from 'react';
 import { defineLapseWarning, type LapseWarningElement } from '../browser/lapse-warning.js';
+import { STARTING_SNAPSHOT } from '../browser/snapshot.js';
 import type { LapseClientLike, LapsePhase, LapseSnapshot } from '../browser/types.js';
 import type { WarningStrings } from '../browser/warning-strings.js';
 
@@ -46,14 +47,7 @@ export interface LapseState {
 }
 
 /** The snapshot while there is no client (server rendering, or before the client script ran). */
-const NO_CLIENT: LapseSnapshot = Object.freeze({
-  phase: 'starting',
-  remainingSeconds: 0,
-  endsBy: 'idle',
-  endsAt: 0,
-  absoluteExpiresAt: 0,
-  canExtend: false,
-});
+const NO_CLIENT: LapseSnapshot = STARTING_SNAPSHOT;
 
 function resolveClient(client: LapseClientLike | null | undefined): LapseClientLike | null {
   return client ?? (globalThis as { lapse?: LapseClientLike }).lapse ?? null;
