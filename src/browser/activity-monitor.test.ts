@@ -1,30 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ACTIVITY_EVENTS, monitorActivity } from './activity-monitor.js';
-
-/** A document's events without a DOM: dispatch plain event-like objects. */
-class FakeDocument {
-  visibilityState = 'visible';
-  readonly listeners = new Map<string, Set<(event: Event) => void>>();
-  addEventListener(
-    type: string,
-    listener: (event: Event) => void,
-    _options?: AddEventListenerOptions,
-  ): void {
-    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
-    this.listeners.get(type)?.add(listener);
-  }
-  removeEventListener(type: string, listener: (event: Event) => void): void {
-    this.listeners.get(type)?.delete(listener);
-  }
-  dispatch(type: string, init: Partial<Event> = {}): void {
-    for (const listener of this.listeners.get(type) ?? [])
-      listener({ type, isTrusted: true, ...init } as Event);
-  }
-}
+import { FakeEventTarget } from './fake-event-target.test-helpers.js';
 
 describe('monitorActivity', () => {
   it('reports pointer, key, wheel and touch input', () => {
-    const target = new FakeDocument();
+    const target = new FakeEventTarget();
     let clock = 0;
     const seen: number[] = [];
     monitorActivity(
@@ -40,7 +20,7 @@ describe('monitorActivity', () => {
   });
 
   it('listens in the capture phase, passively, and not to scroll', () => {
-    const target = new FakeDocument();
+    const target = new FakeEventTarget();
     const add = vi.spyOn(target, 'addEventListener');
     monitorActivity(target, () => {});
     expect(add.mock.calls.map((call) => call[0])).toEqual([...ACTIVITY_EVENTS]);
@@ -49,7 +29,7 @@ describe('monitorActivity', () => {
   });
 
   it('reports 1,000 events in one second once, with one clock read each', () => {
-    const target = new FakeDocument();
+    const target = new FakeEventTarget();
     let clock = 10_000;
     const now = vi.fn(() => clock);
     const onActivity = vi.fn();
@@ -66,7 +46,7 @@ describe('monitorActivity', () => {
   });
 
   it('ignores events a script made up', () => {
-    const target = new FakeDocument();
+    const target = new FakeEventTarget();
     const onActivity = vi.fn();
     monitorActivity(target, onActivity);
     target.dispatch('keydown', { isTrusted: false });
@@ -74,7 +54,7 @@ describe('monitorActivity', () => {
   });
 
   it('does not count a "visible" announced to a page that was never hidden', () => {
-    const target = new FakeDocument();
+    const target = new FakeEventTarget();
     const seen: number[] = [];
     monitorActivity(
       target,
@@ -86,7 +66,7 @@ describe('monitorActivity', () => {
   });
 
   it('counts coming back to a visible tab, not leaving it', () => {
-    const target = new FakeDocument();
+    const target = new FakeEventTarget();
     let clock = 0;
     const onActivity = vi.fn();
     monitorActivity(target, onActivity, () => clock);
@@ -100,7 +80,7 @@ describe('monitorActivity', () => {
   });
 
   it('still reports after the clock was set backwards', () => {
-    const target = new FakeDocument();
+    const target = new FakeEventTarget();
     let clock = 100_000;
     const onActivity = vi.fn();
     monitorActivity(target, onActivity, () => clock);
@@ -111,7 +91,7 @@ describe('monitorActivity', () => {
   });
 
   it('stops listening', () => {
-    const target = new FakeDocument();
+    const target = new FakeEventTarget();
     const onActivity = vi.fn();
     const stop = monitorActivity(target, onActivity);
     stop();

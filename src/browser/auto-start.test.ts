@@ -1,32 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { FakeEventTarget } from './fake-event-target.test-helpers.js';
 
 vi.mock('./lapse-warning.js', () => ({ defineLapseWarning: vi.fn() }));
 
 const { autoStart } = await import('./auto-start.js');
 const { defineLapseWarning } = await import('./lapse-warning.js');
 
-class FakeTarget {
-  readonly listeners = new Map<string, Set<(event: Event) => void>>();
-  addEventListener(type: string, listener: (event: Event) => void): void {
-    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
-    this.listeners.get(type)?.add(listener);
-  }
-  removeEventListener(type: string, listener: (event: Event) => void): void {
-    this.listeners.get(type)?.delete(listener);
-  }
-  dispatch(type: string, init: object = {}): void {
-    for (const listener of [...(this.listeners.get(type) ?? [])]) {
-      listener({ type, isTrusted: true, ...init } as unknown as Event);
-    }
-  }
-}
-
 function page(options: { existing?: boolean; hasBody?: boolean; isFrame?: boolean } = {}) {
   const appended: Array<{ tagName: string; client?: unknown }> = [];
   const existing = options.existing
     ? { tagName: 'LAPSE-WARNING', client: undefined as unknown }
     : null;
-  const document = Object.assign(new FakeTarget(), {
+  const document = Object.assign(new FakeEventTarget(), {
     visibilityState: 'visible',
     readyState: options.hasBody === false ? 'loading' : 'complete',
     forms: [],
@@ -39,7 +24,7 @@ function page(options: { existing?: boolean; hasBody?: boolean; isFrame?: boolea
     createElement: (tagName: string) => ({ tagName: tagName.toUpperCase() }),
   });
   const parent = { postMessage: vi.fn() };
-  const win = Object.assign(new FakeTarget(), {
+  const win = Object.assign(new FakeEventTarget(), {
     document,
     location: {
       pathname: '/',

@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLapseClient, type FetchResponseLike, type LapseClientOptions } from './client.js';
+import { FakeEventTarget } from './fake-event-target.test-helpers.js';
 import type { LeaderElection } from './leader-election.js';
 import type { TabChannel, TabMessage } from './tab-channel.js';
 import type { LapseSnapshot, StatusBody } from './types.js';
@@ -8,23 +9,6 @@ const SECOND = 1000;
 const MINUTE = 60 * SECOND;
 const T0 = Date.UTC(2030, 0, 15, 9, 0, 0);
 const ORIGIN = 'https://app.example';
-
-/** An EventTarget that takes plain event-like objects (Node's own events are never trusted). */
-class FakeTarget {
-  readonly listeners = new Map<string, Set<(event: Event) => void>>();
-  addEventListener(type: string, listener: (event: Event) => void): void {
-    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
-    this.listeners.get(type)?.add(listener);
-  }
-  removeEventListener(type: string, listener: (event: Event) => void): void {
-    this.listeners.get(type)?.delete(listener);
-  }
-  dispatch(type: string, init: object = {}): void {
-    for (const listener of [...(this.listeners.get(type) ?? [])]) {
-      listener({ type, isTrusted: true, ...init } as unknown as Event);
-    }
-  }
-}
 
 function memoryStorage(): Storage & { data: Map<string, string> } {
   const data = new Map<string, string>();
@@ -219,7 +203,7 @@ interface TabOptions {
 function openTab(device: Device, server: FakeServer, tabOptions: TabOptions = {}) {
   const { name = 'A', path = '/form', search = '' } = tabOptions;
   const fields = tabOptions.fields ?? [];
-  const document = Object.assign(new FakeTarget(), {
+  const document = Object.assign(new FakeEventTarget(), {
     visibilityState: 'visible',
     readyState: 'complete',
     forms: [],
@@ -232,7 +216,7 @@ function openTab(device: Device, server: FakeServer, tabOptions: TabOptions = {}
     origin: ORIGIN,
     assign: vi.fn((url: string) => device.log.push(`${name} goes to ${url}`)),
   };
-  const window = Object.assign(new FakeTarget(), {
+  const window = Object.assign(new FakeEventTarget(), {
     document,
     location,
     sessionStorage: tabOptions.sessionStorage ?? memoryStorage(),
