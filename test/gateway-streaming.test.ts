@@ -33,6 +33,9 @@ let uploadSeen = 0;
 /** The upstream's download waits here before sending its second half. */
 let releaseDownload: () => void = () => undefined;
 
+/** Whether the upstream saw its last /download cut off before it finished. */
+let downloadAbandoned = false;
+
 let upstream: Upstream;
 let gateway: RunningGateway;
 
@@ -55,6 +58,9 @@ beforeAll(async () => {
       return;
     }
     if (req.url === '/download') {
+      res.on('close', () => {
+        downloadAbandoned = !res.writableFinished;
+      });
       res.writeHead(200, { 'Content-Type': 'application/octet-stream' });
       let sent = 0;
       const pump = () => {
@@ -166,5 +172,21 @@ describe('streaming bodies', () => {
       bytes += value.length;
     }
     expect(bytes).toBe(2 * BLOCK.length);
+  });
+
+  it('stops the upstream when the client goes away in the middle of a download', async () => {
+    downloadAbandoned = false;
+    const { hostname, port } = new URL(gateway.url);
+    await new Promise<void>((resolve, reject) => {
+      request({ host: hostname, port, path: '/download' }, (res) => {
+        res.once('data', () => {
+          res.destroy();
+          resolve();
+        });
+      })
+        .on('error', reject)
+        .end();
+    });
+    await expect.poll(() => downloadAbandoned, { timeout: 5_000 }).toBe(true);
   });
 });

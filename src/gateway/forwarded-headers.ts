@@ -28,6 +28,11 @@ const HOP_BY_HOP = new Set([
 /** The prefix of the gateway's own headers. */
 const LAPSE_PREFIX = 'lapse-';
 
+/** Whether a header stays on its hop: hop-by-hop, named by `Connection`, or the gateway's own. */
+function staysOnHop(name: string, named: Set<string> | undefined): boolean {
+  return HOP_BY_HOP.has(name) || name.startsWith(LAPSE_PREFIX) || named?.has(name) === true;
+}
+
 /** A header map as node:http and undici use it: lower-case names. */
 export type HeaderMap = Record<string, string | string[]>;
 
@@ -82,7 +87,7 @@ export function upstreamRequestHeaders(req: IncomingMessage, facts: ForwardingFa
   for (const name in source) {
     const value = source[name];
     if (value === undefined) continue;
-    if (HOP_BY_HOP.has(name) || name.startsWith(LAPSE_PREFIX) || named?.has(name)) continue;
+    if (staysOnHop(name, named)) continue;
     if (name === 'x-forwarded-proto' || name === 'x-forwarded-host') continue;
     if (name === 'cookie' && facts.sessionCookie !== undefined) {
       const kept = cookieHeaderWithout(value as string, facts.sessionCookie);
@@ -116,7 +121,7 @@ export function clientResponseHeaders(
   for (const name in source) {
     const value = source[name];
     if (value === undefined) continue;
-    if (HOP_BY_HOP.has(name) || name.startsWith(LAPSE_PREFIX) || named?.has(name)) continue;
+    if (staysOnHop(name, named)) continue;
     headers[name] = value;
   }
   return headers;
