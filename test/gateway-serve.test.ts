@@ -193,10 +193,43 @@ describe('lapse serve', () => {
     expect(served.logs.some((line) => line.event === 'gateway.closed')).toBe(true);
   });
 
+  it('starts the admin listener: metrics behind the token, audit lines on stdout', async () => {
+    const token = 'an-admin-token-that-is-long-enough-1234';
+    await writeFile(
+      configFile,
+      gatewayYaml(upstream.url, {
+        policy: policy('60s'),
+        extra: `admin: { listen: 127.0.0.1:0, token: "${token}" }`,
+      }),
+    );
+    served = await startServe(configFile);
+    const adminUrl = (await served.waitForLog((line) => line.event === 'admin.listen'))
+      .url as string;
+    const login = await rawRequest(served.url, 'POST', '/login');
+    expect(cookieValue(login.cookies, 'lapse_sid')).toBeDefined();
+    const begin = await served.waitForLog((line) => line.event === 'session.begin');
+    expect(begin).toMatchObject({ subject: 'u1', rule: 'defaults' });
+    expect(String(begin.session)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect((await rawRequest(adminUrl, 'GET', '/metrics')).status).toBe(401);
+    const metrics = await rawRequest(adminUrl, 'GET', '/metrics', {
+      authorization: `Bearer ${token}`,
+    });
+    expect(metrics.body).toContain('lapse_sessions_started_total 1');
+    served.child.kill('SIGHUP');
+    await served.waitForLog((line) => line.event === 'policy.reload' && line.reason === 'ok');
+    const after = await rawRequest(adminUrl, 'GET', '/metrics', {
+      authorization: `Bearer ${token}`,
+    });
+    expect(after.body).toContain('lapse_policy_reloads_total{result="ok"} 1');
+  });
+
   it('never writes the session id or a secret to its logs', async () => {
     await writeFile(
       configFile,
-      `${gatewayYaml(upstream.url, { policy: policy('60s') })}admin: { token: "an-admin-token-that-is-long-enough-1234" }\n`,
+      gatewayYaml(upstream.url, {
+        policy: policy('60s'),
+        extra: 'admin: { listen: 127.0.0.1:0, token: "an-admin-token-that-is-long-enough-1234" }',
+      }),
     );
     served = await startServe(configFile);
     const login = await rawRequest(served.url, 'POST', '/login');

@@ -4,12 +4,19 @@
  * {@link describeStoreConformance} from its own `*.conformance.test.ts`.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { ErrorCodes } from '../src/errors.js';
 import { CompiledPolicy } from '../src/policy/compiled-policy.js';
 import type { EnforcementContext, Policy, PolicyRule } from '../src/policy/types.js';
 import type { PolicyResolver } from '../src/session/decide.js';
 import { generateSessionId, hashSessionId } from '../src/session/session-id.js';
 import type { EndReason, SessionDraft, SessionRecord } from '../src/session/types.js';
-import type { AccessResult, RevokeNotice, SessionStore } from '../src/store/session-store.js';
+import type {
+  AccessResult,
+  RevokeNotice,
+  SessionPage,
+  SessionQuery,
+  SessionStore,
+} from '../src/store/session-store.js';
 
 /** What a store implementation hands the suite, fresh for every case. */
 export interface StoreHarness {
@@ -61,6 +68,13 @@ function timeouts(defaults: Timeouts): PolicyResolver {
 const STANDARD = timeouts({ idleMs: 15 * MINUTE, absoluteMs: 8 * HOUR, warnMs: 2 * MINUTE });
 const IDLE_1M = timeouts({ idleMs: MINUTE, absoluteMs: 8 * HOUR });
 const IDLE_10M = timeouts({ idleMs: 10 * MINUTE, absoluteMs: 8 * HOUR });
+
+/** Admins get a shorter idle timeout from a rule: their records carry `rule: 'admins'`. */
+const WITH_ADMIN_RULE = resolverOf(
+  policyOf({ idleMs: 15 * MINUTE, absoluteMs: 8 * HOUR }, [
+    { name: 'admins', match: { roles: ['admin'] }, idleMs: 5 * MINUTE },
+  ]),
+);
 
 function newIdHash(): string {
   return hashSessionId(generateSessionId());
@@ -748,6 +762,302 @@ export function describeStoreConformance(
         expect(revoked.outcome).toBe('ended');
         expect((await store.get(idHash))?.endReason).toBe('revoked');
         expectEnded(await store.access(idHash, 'touch', STANDARD), 'revoked');
+      });
+    });
+
+    describe('list', () => {
+      /** Every page of `query` from the first, walking `next` to the end. */
+      async function walk(query: SessionQuery = {}): Promise<SessionPage[]> {
+        const pages: SessionPage[] = [];
+        let cursor: string | undefined;
+        for (let guard = 0; guard < 10_000; guard++) {
+          const page = await store.list(cursor === undefined ? query : { ...query, cursor });
+          pages.push(page);
+          if (page.next === null) return pages;
+          expect(page.records).toHaveLength(query.limit ?? 100);
+          cursor = page.next;
+        }
+        throw new Error('list never returned next: null');
+      }
+
+      async function listAll(query: SessionQuery = {}): Promise<string[]> {
+        return (await walk({ limit: 1000, ...query })).flatMap((page) =>
+          page.records.map((record) => record.idHash),
+        );
+      }
+
+      /** 25 sessions: 5 subjects, every third an admin (rule `admins`), every fifth also `dev`. */
+      async function population(): Promise<SessionRecord[]> {
+        const created: SessionRecord[] = [];
+        for (let i = 0; i < 25; i++) {
+          const roles = [
+            ...(i % 3 === 0 ? ['admin'] : []),
+            ...(i % 5 === 0 ? ['dev'] : []),
+            ...(i % 7 === 0 ? ['ops'] : []),
+          ];
+          const draft = { subject: `user-${i % 5}`, roles };
+          created.push((await begin(WITH_ADMIN_RULE, draft)).record);
+        }
+        return created;
+      }
+
+      function hashes(records: readonly SessionRecord[]): string[] {
+        return records.map((record) => record.idHash);
+      }
+
+      async function expectOptionError(query: unknown, option: string): Promise<void> {
+        await expect(store.list(query as SessionQuery)).rejects.toMatchObject({
+          code: ErrorCodes.OPTION_INVALID,
+          option,
+        });
+      }
+
+      it('returns no records and no next page for an empty store', async () => {
+        const page = await store.list();
+        expect(page).toEqual({ now: await store.now(), records: [], next: null });
+        for (const state of ['live', 'ended', 'any'] as const) {
+          expect(await store.list({ state, limit: 1 })).toMatchObject({ records: [], next: null });
+        }
+        expect(await store.list({ subject: 'nobody' })).toMatchObject({ records: [], next: null });
+      });
+
+      it('returns every record exactly once, as stored, whatever the page size, in one stable order', async () => {
+        const created = await population();
+        const [whole] = await walk({ limit: 1000 });
+        expect(whole?.next).toBeNull();
+        const order = hashes(whole?.records ?? []);
+        expect([...order].sort()).toEqual(hashes(created).sort());
+        for (const record of whole?.records ?? []) {
+          expect(record).toEqual(await store.get(record.idHash));
+        }
+        for (const limit of [1, 2, 3, 7, 24, 25, 26]) {
+          const pages = await walk({ limit });
+          expect(pages.flatMap((page) => hashes(page.records))).toEqual(order);
+          expect(pages).toHaveLength(Math.max(1, Math.ceil(25 / limit)));
+          // A page with a next is full; only the last one may be short, and its next is null.
+          expect(pages.at(-1)?.next).toBeNull();
+        }
+      });
+
+      it('filters by subject, role and rule, alone and together', async () => {
+        const created = await population();
+        const expected = (keep: (record: SessionRecord) => boolean) =>
+          hashes(created.filter(keep)).sort();
+        const sorted = async (query: SessionQuery) => (await listAll(query)).sort();
+        expect(await sorted({ subject: 'user-2' })).toEqual(
+          expected((record) => record.subject === 'user-2'),
+        );
+        expect(await sorted({ role: 'dev' })).toEqual(
+          expected((record) => record.roles.includes('dev')),
+        );
+        expect(await sorted({ rule: 'admins' })).toEqual(
+          expected((record) => record.rule === 'admins'),
+        );
+        expect(created.filter((record) => record.rule === 'admins')).toHaveLength(9);
+        expect(await sorted({ rule: 'defaults' })).toEqual(
+          expected((record) => record.rule === 'defaults'),
+        );
+        expect(await sorted({ subject: 'user-0', role: 'admin', rule: 'admins' })).toEqual(
+          expected(
+            (record) =>
+              record.subject === 'user-0' &&
+              record.roles.includes('admin') &&
+              record.rule === 'admins',
+          ),
+        );
+        expect(await sorted({ subject: 'user-0', role: 'ops' })).toEqual(
+          expected((record) => record.subject === 'user-0' && record.roles.includes('ops')),
+        );
+        expect(await sorted({ subject: 'user-1', rule: 'nope' })).toEqual([]);
+        expect(await sorted({ subject: 'nobody' })).toEqual([]);
+        expect(await sorted({ role: 'ad' })).toEqual([]);
+        // Paging a filtered list also returns each record once.
+        expect(
+          (await walk({ role: 'admin', limit: 2 })).flatMap((page) => hashes(page.records)).sort(),
+        ).toEqual(expected((record) => record.roles.includes('admin')));
+        expect(
+          (await walk({ subject: 'user-3', limit: 1 }))
+            .flatMap((page) => hashes(page.records))
+            .sort(),
+        ).toEqual(expected((record) => record.subject === 'user-3'));
+      });
+
+      it('tells live from ended on its own clock: revoked, past a deadline without a sweep, and swept', async () => {
+        const start = await store.now();
+        const live = await begin(STANDARD, { subject: 's' });
+        const revoked = await begin(STANDARD, { subject: 's' });
+        const idle = await begin(IDLE_1M, { subject: 's' });
+        const swept = await begin(IDLE_1M, { subject: 't' });
+        await store.revoke(revoked.idHash, 'logout');
+        const states = async () => ({
+          live: (await listAll({ state: 'live' })).sort(),
+          ended: (await listAll({ state: 'ended' })).sort(),
+          any: (await listAll({ state: 'any' })).sort(),
+          byDefault: (await listAll()).sort(),
+        });
+        expect(await states()).toEqual({
+          live: [live.idHash, idle.idHash, swept.idHash].sort(),
+          ended: [revoked.idHash],
+          any: [live.idHash, revoked.idHash, idle.idHash, swept.idHash].sort(),
+          byDefault: [live.idHash, idle.idHash, swept.idHash].sort(),
+        });
+        await h.advance(MINUTE - 1);
+        expect((await states()).live).toEqual([live.idHash, idle.idHash, swept.idHash].sort());
+        // At the idle deadline (half-open), with no sweep and no access: ended, stored as it was.
+        await h.advance(1);
+        const page = await store.list({ state: 'ended', limit: 1000 });
+        expect(page.now).toBe(start + MINUTE);
+        expect(hashes(page.records).sort()).toEqual(
+          [revoked.idHash, idle.idHash, swept.idHash].sort(),
+        );
+        const unswept = page.records.find((record) => record.idHash === idle.idHash);
+        expect(unswept?.endReason).toBeUndefined();
+        expect(unswept).toEqual(idle.record);
+        expect(hashes((await store.list({ state: 'live' })).records)).toEqual([live.idHash]);
+        await store.sweep();
+        expect(await states()).toEqual({
+          live: [live.idHash],
+          ended: [revoked.idHash, idle.idHash, swept.idHash].sort(),
+          any: [live.idHash, revoked.idHash, idle.idHash, swept.idHash].sort(),
+          byDefault: [live.idHash],
+        });
+        expect(await listAll({ subject: 't', state: 'ended' })).toEqual([swept.idHash]);
+        expect(await listAll({ subject: 't', state: 'live' })).toEqual([]);
+      });
+
+      it('leaves out records past purgeAt, swept or not', async () => {
+        const { idHash } = await begin(IDLE_1M, { subject: 'p' });
+        await h.advance(MINUTE);
+        expect(await listAll({ state: 'ended' })).toEqual([idHash]);
+        const stored = (await store.get(idHash)) as SessionRecord;
+        await h.advance(stored.purgeAt - (await store.now()));
+        expect(await listAll({ state: 'any' })).toEqual([]);
+        expect(await listAll({ state: 'any', subject: 'p' })).toEqual([]);
+      });
+
+      it('pages 100 live records by default', async () => {
+        const created: string[] = [];
+        for (let i = 0; i < 102; i++)
+          created.push((await begin(STANDARD, { subject: `d${i % 9}` })).idHash);
+        const ended = await begin(STANDARD, { subject: 'd0' });
+        await store.revoke(ended.idHash, 'logout');
+        const first = await store.list();
+        expect(first.records).toHaveLength(100);
+        expect(first.next).not.toBeNull();
+        const second = await store.list({ cursor: first.next as string });
+        expect(second.records).toHaveLength(2);
+        expect(second.next).toBeNull();
+        expect(hashes([...first.records, ...second.records]).sort()).toEqual(created.sort());
+      });
+
+      it('refuses a bad limit, state, filter, field or cursor with LAPSE_OPTION_INVALID naming it', async () => {
+        await begin(STANDARD, { subject: 'u1' });
+        await begin(STANDARD, { subject: 'u2' });
+        for (const limit of [0, 1001, 1.5, -1, Number.NaN, Number.POSITIVE_INFINITY, '10', null]) {
+          await expectOptionError({ limit }, 'limit');
+        }
+        for (const state of ['bogus', 'LIVE', '', 1, null])
+          await expectOptionError({ state }, 'state');
+        await expectOptionError({ subject: 7 }, 'subject');
+        await expectOptionError({ role: ['admin'] }, 'role');
+        await expectOptionError({ rule: null }, 'rule');
+        await expectOptionError({ cursor: 42 }, 'cursor');
+        await expectOptionError({ subjects: 'u1' }, 'subjects');
+        await expectOptionError('u1', 'query');
+        await expectOptionError(null, 'query');
+        const { next } = await store.list({ limit: 1 });
+        expect(next).not.toBeNull();
+        const real = next as string;
+        // Garbage, the real cursor cut or padded, and the shapes other stores write.
+        for (const cursor of [
+          'garbage',
+          '',
+          ' ',
+          `${real}x`,
+          `x${real}`,
+          `${real}==`,
+          `${real}\n`,
+          '4096:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+          '-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+          '01:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+          '7:short',
+          newIdHash(),
+          'q.YWJj',
+          'm.!!',
+          's.%%',
+        ]) {
+          await expectOptionError({ cursor }, 'cursor');
+        }
+        // The cursor it gave is still good.
+        expect((await store.list({ limit: 1, cursor: real })).records).toHaveLength(1);
+      });
+
+      it('never returns a record twice while sessions are created and ended during a walk', async () => {
+        const before = await population();
+        const untouched = new Set(hashes(before.filter((_, i) => i % 4 !== 0)));
+        const seen: string[] = [];
+        const createdDuring: string[] = [];
+        let cursor: string | undefined;
+        let round = 0;
+        for (;;) {
+          const page: SessionPage = await store.list({
+            state: 'any',
+            limit: 2,
+            ...(cursor === undefined ? {} : { cursor }),
+          });
+          seen.push(...hashes(page.records));
+          if (page.next === null) break;
+          cursor = page.next;
+          // Between pages: new sessions land before and after the cursor, some are ended.
+          for (let i = 0; i < 3; i++) {
+            createdDuring.push(
+              (await begin(STANDARD, { subject: `user-${(round + i) % 7}` })).idHash,
+            );
+          }
+          const victim = before[(round * 4) % before.length] as SessionRecord;
+          if (!untouched.has(victim.idHash)) await store.revoke(victim.idHash, 'logout');
+          await h.advance(SECOND);
+          round++;
+        }
+        expect(new Set(seen).size).toBe(seen.length);
+        for (const idHash of untouched) expect(seen).toContain(idHash);
+        const known = new Set([...hashes(before), ...createdDuring]);
+        for (const idHash of seen) expect(known.has(idHash)).toBe(true);
+      });
+
+      it('changes nothing: no write, no sweep, no event, and later decisions are as before', async () => {
+        const expired: SessionRecord[] = [];
+        const revoked: RevokeNotice[] = [];
+        store.onExpire((record) => expired.push(record));
+        store.onRevoke((notice) => revoked.push(notice));
+        const live = await begin(IDLE_1M, { subject: 'q' });
+        const due = await begin(IDLE_1M, { subject: 'q' });
+        await h.advance(30 * SECOND);
+        expectActive(await store.access(live.idHash, 'touch', IDLE_1M));
+        await h.advance(30 * SECOND);
+        const before = { live: await store.get(live.idHash), due: await store.get(due.idHash) };
+        for (const state of ['live', 'ended', 'any'] as const) {
+          await walk({ state, limit: 1 });
+          await walk({ state, subject: 'q' });
+        }
+        expect(await store.get(live.idHash)).toEqual(before.live);
+        expect(await store.get(due.idHash)).toEqual(before.due);
+        expect(before.due?.endReason).toBeUndefined();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        expect(expired).toEqual([]);
+        expect(revoked).toEqual([]);
+        // The sweep still finds the due session to end, and tells of it: list did not.
+        expect(hashes(await store.sweep())).toEqual([due.idHash]);
+        expect(hashes(expired)).toEqual([due.idHash]);
+        expectActive(await store.access(live.idHash, 'peek', IDLE_1M));
+        await h.advance(30 * SECOND);
+        expectEnded(await store.access(live.idHash, 'touch', IDLE_1M), 'idle');
+      });
+
+      it('rejects with LAPSE_STORE_UNAVAILABLE once the store is closed', async () => {
+        await begin(STANDARD);
+        await store.close();
+        await expect(store.list()).rejects.toMatchObject({ code: ErrorCodes.STORE_UNAVAILABLE });
       });
     });
 

@@ -13,6 +13,13 @@ import type { CompiledPolicy } from '../policy/compiled-policy.js';
 import type { Policy } from '../policy/types.js';
 import { SessionAuthority } from '../session/authority.js';
 import type { SessionStore } from '../store/session-store.js';
+import { type AdminServer, createAdminServer } from '../admin/admin-server.js';
+import { OptionError } from '../errors.js';
+import {
+  type Observability,
+  type ObservabilityOptions,
+  observeLapse,
+} from '../observe/observability.js';
 import { BodyLimit, BodyTooLargeError } from './body-limit.js';
 import {
   CLIENT_SCRIPT_PATH,
@@ -51,6 +58,17 @@ export interface GatewayOptions {
   readonly store?: SessionStore;
   /** Structured logs (pino); default: none. */
   readonly logger?: Logger;
+  /**
+   * Metrics, the audit log and anomaly detection (`lapse/admin`'s
+   * `observeLapse`). Default: `false` (none); `lapse serve` turns them on
+   * with the audit destination of `admin.audit`.
+   */
+  readonly observability?: ObservabilityOptions | false;
+  /**
+   * Start the admin listener of `config.admin` with `listen()` (needs
+   * `observability`). Default: `false`; `lapse serve` starts it.
+   */
+  readonly admin?: boolean;
 }
 
 /** A path with a `.` or `..` segment (plain or percent-encoded): upstreams would resolve it past the gateway's checks. */
@@ -91,11 +109,20 @@ export class Gateway {
   readonly #ownsStore: boolean;
   readonly #loggedOnce = new Set<string>();
   readonly #clientScript: ClientScript;
+  readonly #observability: Observability | undefined;
+  readonly #admin: AdminServer | undefined;
+  #adminUrl: string | undefined;
   #inFlight = 0;
   #drained: (() => void) | undefined;
   #closing: Promise<void> | undefined;
 
-  constructor(config: GatewayConfig, store: SessionStore, ownsStore: boolean, logger: Logger) {
+  constructor(
+    config: GatewayConfig,
+    store: SessionStore,
+    ownsStore: boolean,
+    logger: Logger,
+    observe: Pick<GatewayOptions, 'observability' | 'admin'> = {},
+  ) {
     this.#config = config;
     this.#store = store;
     this.#ownsStore = ownsStore;
@@ -131,6 +158,24 @@ export class Gateway {
       connectTimeout: Math.min(gateway.limits.upstreamTimeoutMs, 10_000),
     });
     this.#bridge = new WebSocketBridge({ lapse: this.#lapse, logger });
+    const observing = observe.observability ?? false;
+    if (observing !== false) {
+      this.#observability = observeLapse(this.#lapse, {
+        ...observing,
+        onError: (error) => logger.warn({ err: error }, 'observability: a background check failed'),
+      });
+      this.#observability.metrics.setWebSocketProvider(() => this.#bridge.connectionCount);
+    } else if (observe.admin === true) {
+      throw new OptionError('admin', 'the admin listener needs observability: pass observability: {}');
+    }
+    if (observe.admin === true && this.#observability !== undefined) {
+      this.#admin = createAdminServer({
+        observability: this.#observability,
+        listen: config.admin.listen,
+        logger,
+        ...(config.admin.token === undefined ? {} : { token: config.admin.token.value() }),
+      });
+    }
     this.#server = createServer({
       maxHeaderSize: gateway.limits.maxHeaderBytes,
       headersTimeout: 20_000,
@@ -171,6 +216,16 @@ export class Gateway {
     return this.#config;
   }
 
+  /** Metrics, audit log and anomalies, when the gateway was created with `observability`. */
+  get observability(): Observability | undefined {
+    return this.#observability;
+  }
+
+  /** The admin listener's base URL, once listening (only with `admin: true`). */
+  get adminUrl(): string | undefined {
+    return this.#adminUrl;
+  }
+
   /** Open WebSocket connections. */
   get webSocketCount(): number {
     return this.#bridge.connectionCount;
@@ -182,8 +237,22 @@ export class Gateway {
     return typeof address === 'object' && address !== null ? address : undefined;
   }
 
-  /** Start listening on `gateway.listen`; resolves with the base URL (`http://127.0.0.1:8080`). */
-  listen(): Promise<string> {
+  /**
+   * Start listening on `gateway.listen` (and the admin listener on
+   * `admin.listen`, when enabled); resolves with the gateway's base URL
+   * (`http://127.0.0.1:8080`).
+   */
+  async listen(): Promise<string> {
+    if (this.#admin !== undefined) this.#adminUrl = await this.#admin.listen();
+    try {
+      return await this.#listenGateway();
+    } catch (error) {
+      await this.#admin?.close();
+      throw error;
+    }
+  }
+
+  #listenGateway(): Promise<string> {
     const { host, port } = this.#config.gateway.listen;
     return new Promise((resolve, reject) => {
       this.#server.once('error', reject);
@@ -200,6 +269,7 @@ export class Gateway {
   /** Replace the policy in force (a reload); live sessions meet it at their next check. */
   setPolicy(policy: Policy | CompiledPolicy): void {
     this.#lapse.authority.setPolicy(policy);
+    this.#observability?.policyChanged();
     // Open WebSockets meet a stricter policy now, not at their next message.
     this.#bridge.recheckAll();
   }
@@ -232,6 +302,8 @@ export class Gateway {
     await stopped;
     this.#bridge.dispose();
     await this.#agent.close().catch(() => undefined);
+    await this.#admin?.close();
+    await this.#observability?.close();
     this.#lapse.authority.dispose();
     if (this.#ownsStore) await this.#store.close();
     this.#logger.info({ event: 'gateway.closed' }, 'gateway closed');
@@ -549,5 +621,5 @@ export class Gateway {
 export async function createGateway(options: GatewayOptions): Promise<Gateway> {
   const logger = options.logger ?? silentLogger();
   const store = options.store ?? (await storeFromConfig(options.config.store));
-  return new Gateway(options.config, store, options.store === undefined, logger);
+  return new Gateway(options.config, store, options.store === undefined, logger, options);
 }

@@ -17,6 +17,8 @@ export interface ServeOptions {
   readonly handleSignals?: boolean;
   /** Told of every policy reload (metrics, tests). */
   readonly onReload?: (result: ReloadResult, trigger: ReloadTrigger) => void;
+  /** Start the admin listener of `admin.listen`. Default: true. */
+  readonly admin?: boolean;
 }
 
 /** A running gateway, as `lapse serve` holds it. */
@@ -42,13 +44,32 @@ export interface Serving {
 export async function serve(options: ServeOptions): Promise<Serving> {
   const { logger } = options;
   const config = await loadGatewayConfigFile(options.configFile, options.env);
-  const gateway = await createGateway({ config, logger });
+  const { audit, auditSalt } = config.admin;
+  const gateway = await createGateway({
+    config,
+    logger,
+    admin: options.admin !== false,
+    observability: {
+      audit: {
+        destination: audit,
+        ...(auditSalt === undefined ? {} : { salt: auditSalt.value() }),
+      },
+    },
+  });
   const reloader = new PolicyReloader(config, {
     file: options.configFile,
     logger,
     apply: (next) => gateway.setPolicy(next.policy),
     ...(options.env === undefined ? {} : { env: options.env }),
-    ...(options.onReload === undefined ? {} : { onReload: options.onReload }),
+    onReload: (result, trigger) => {
+      gateway.observability?.recordReload(
+        result.result === 'rejected'
+          ? { result: 'rejected', error: { code: result.error.code } }
+          : { result: result.result },
+        trigger,
+      );
+      options.onReload?.(result, trigger);
+    },
   });
   let resolveClosed: () => void = () => undefined;
   const closed = new Promise<void>((resolve) => {

@@ -1,4 +1,4 @@
-import { StoreUnavailableError } from '../errors.js';
+import { OptionError, StoreUnavailableError } from '../errors.js';
 import type { EnforcementContext } from '../policy/types.js';
 import type { SessionAuthority, Verdict } from '../session/authority.js';
 import type { CarriedSession } from './carriers/carrier.js';
@@ -28,6 +28,30 @@ export type HandleResult =
 type CheckMode = 'touch' | 'peek' | 'extend';
 
 /**
+ * One check of a request's session, as {@link Lapse.onCheck} reports it:
+ *
+ * - `verdict`: the authority decided (`passive` when it did not count as
+ *   activity: passive traffic, public paths, `/_lapse/status`);
+ * - `unavailable`: the store could not be reached and the request was
+ *   refused (503, failing closed);
+ * - `unverified`: the store could not be reached and the request was let
+ *   through unchecked (`onStoreError: allow`).
+ *
+ * `seconds` is the time the check took, store round trip included.
+ */
+export type CheckReport =
+  | {
+      readonly outcome: 'verdict';
+      readonly verdict: Verdict;
+      readonly passive: boolean;
+      readonly seconds: number;
+    }
+  | { readonly outcome: 'unavailable' | 'unverified'; readonly seconds: number };
+
+/** Told of every check (see {@link Lapse.onCheck}); must not throw. */
+export type CheckListener = (report: CheckReport) => void;
+
+/**
  * Session timeouts enforced on every request of a Node app: the one
  * framework-neutral step every adapter (express, fastify, node, hono) and the
  * gateway translate to. It decides nothing itself: the session authority does.
@@ -38,6 +62,7 @@ type CheckMode = 'touch' | 'peek' | 'extend';
  */
 export class Lapse {
   readonly #settings: LapseSettings;
+  readonly #checkListeners = new Set<CheckListener>();
   #allowedUnverified = 0;
 
   constructor(options: LapseOptions) {
@@ -65,6 +90,20 @@ export class Lapse {
   }
 
   /**
+   * Be told of every check this enforcement point makes (requests, WebSocket
+   * traffic through `verify`, `/_lapse/` endpoints): what metrics and anomaly
+   * detection listen to. A listener that throws is reported on the console
+   * and never breaks enforcement. Returns a function that stops listening.
+   */
+  onCheck(listener: CheckListener): () => void {
+    if (typeof listener !== 'function') throw new OptionError('listener', 'pass a function');
+    this.#checkListeners.add(listener);
+    return () => {
+      this.#checkListeners.delete(listener);
+    };
+  }
+
+  /**
    * Look at one request: answer `/_lapse/` endpoints, reject a request whose
    * session is not live (401, or 303 for a browser navigation), or let it
    * through with the `Lapse-Session` header set through `sink`.
@@ -75,6 +114,7 @@ export class Lapse {
     context: EnforcementContext = this.#settings.context,
   ): Promise<HandleResult> {
     const path = pathOf(request.url);
+    const startedAt = this.#checkListeners.size === 0 ? 0 : performance.now();
     try {
       if (path.startsWith(RESERVED_PREFIX)) return await this.#endpoint(path, request, context);
       const isPublic = this.#settings.isPublic(path);
@@ -106,7 +146,10 @@ export class Lapse {
       };
     } catch (error) {
       if (!(error instanceof StoreUnavailableError)) throw error;
-      if (this.#settings.onStoreError === 'allow' && !path.startsWith(RESERVED_PREFIX)) {
+      const isAllowed =
+        this.#settings.onStoreError === 'allow' && !path.startsWith(RESERVED_PREFIX);
+      this.#reportFailure(isAllowed ? 'unverified' : 'unavailable', startedAt);
+      if (isAllowed) {
         this.#allowedUnverified += 1;
         return {
           action: 'next',
@@ -127,9 +170,15 @@ export class Lapse {
     mode: 'touch' | 'peek',
     context: EnforcementContext = this.#settings.context,
   ): Promise<Verdict> {
-    const read = this.#settings.carrier.read(request);
-    const carried = read instanceof Promise ? await read : read;
-    return this.#check(carried, context, mode);
+    const startedAt = this.#checkListeners.size === 0 ? 0 : performance.now();
+    try {
+      const read = this.#settings.carrier.read(request);
+      const carried = read instanceof Promise ? await read : read;
+      return await this.#check(carried, context, mode);
+    } catch (error) {
+      if (error instanceof StoreUnavailableError) this.#reportFailure('unavailable', startedAt);
+      throw error;
+    }
   }
 
   /**
@@ -150,6 +199,38 @@ export class Lapse {
   }
 
   #check(carried: CarriedSession, context: EnforcementContext, mode: CheckMode): Promise<Verdict> {
+    if (this.#checkListeners.size === 0) return this.#decide(carried, context, mode);
+    const startedAt = performance.now();
+    return this.#reported(this.#decide(carried, context, mode), mode !== 'peek', startedAt);
+  }
+
+  async #reported(decided: Promise<Verdict>, isActivity: boolean, startedAt: number) {
+    const verdict = await decided;
+    this.#report({
+      outcome: 'verdict',
+      verdict,
+      passive: !isActivity,
+      seconds: (performance.now() - startedAt) / 1000,
+    });
+    return verdict;
+  }
+
+  #reportFailure(outcome: 'unavailable' | 'unverified', startedAt: number): void {
+    if (this.#checkListeners.size === 0) return;
+    this.#report({ outcome, seconds: Math.max(0, performance.now() - startedAt) / 1000 });
+  }
+
+  #report(report: CheckReport): void {
+    for (const listener of this.#checkListeners) {
+      try {
+        listener(report);
+      } catch (error) {
+        console.error('lapse: a check listener failed', error);
+      }
+    }
+  }
+
+  #decide(carried: CarriedSession, context: EnforcementContext, mode: CheckMode): Promise<Verdict> {
     const { authority } = this.#settings;
     switch (carried.kind) {
       case 'none':

@@ -1,6 +1,6 @@
 /**
  * Observability: Prometheus metrics, the audit log and anomaly detection
- * (SPEC section 6). Not a package subpath yet; the gateway wires these.
+ * (SPEC section 6), exported through `lapse/admin`.
  *
  * @example
  * import { pino } from 'pino';
@@ -37,6 +37,7 @@ export {
   type ReloadReport,
 } from './audit-log.js';
 export { BoundedMap } from './bounded-map.js';
+export { type EndsBucket, EndsTimeline, type EndsTimelineOptions } from './ends-timeline.js';
 export {
   CHECK_DURATION_BUCKETS,
   END_REASONS,
@@ -49,3 +50,10 @@ export {
   type ReloadOutcome,
   type RequestVerdict,
 } from './metrics.js';
+export { Observability, type ObservabilityOptions, observeLapse } from './observability.js';
+export {
+  type Census,
+  SessionCensus,
+  type SessionCensusOptions,
+  warnAtOf,
+} from './session-census.js';

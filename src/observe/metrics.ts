@@ -122,6 +122,7 @@ export class LapseMetrics {
   readonly #anomalies: Counter<'kind'>;
   #activeProvider: GaugeProvider | undefined;
   #warningProvider: GaugeProvider | undefined;
+  #wsProvider: GaugeProvider | undefined;
   #openSockets = 0;
 
   constructor(options: LapseMetricsOptions = {}) {
@@ -167,6 +168,11 @@ export class LapseMetrics {
       name: 'lapse_ws_connections',
       help: 'Open WebSocket connections through the gateway.',
       registers,
+      collect: async () => {
+        if (this.#wsProvider !== undefined) {
+          this.#wsConnections.set(await this.#provide(this.#wsProvider));
+        }
+      },
     });
     this.#storeErrors = new Counter({
       name: 'lapse_store_errors_total',
@@ -287,6 +293,50 @@ export class LapseMetrics {
   setWarningProvider(provider: GaugeProvider): void {
     if (typeof provider !== 'function') throw new OptionError('provider', 'pass a function');
     this.#warningProvider = provider;
+  }
+
+  /**
+   * Compute `lapse_ws_connections` at each scrape with `provider` (the
+   * gateway's open connections) instead of counting {@link wsOpened} and
+   * {@link wsClosed}.
+   */
+  setWebSocketProvider(provider: GaugeProvider): void {
+    if (typeof provider !== 'function') throw new OptionError('provider', 'pass a function');
+    this.#wsProvider = provider;
+  }
+
+  /** The counters as numbers, by label (for a dashboard that reads them without a scrape). */
+  async counts(): Promise<{
+    readonly requests: Readonly<Record<RequestVerdict, number>>;
+    readonly anomalies: Readonly<Record<AnomalyKind, number>>;
+    readonly ended: Readonly<Record<MetricEndReason, number>>;
+    readonly wsConnections: number;
+  }> {
+    const byLabel = async <T extends string>(
+      metric: Counter<T>,
+      label: T,
+      values: readonly string[],
+    ): Promise<Record<string, number>> => {
+      const counts: Record<string, number> = Object.fromEntries(values.map((value) => [value, 0]));
+      for (const sample of (await metric.get()).values) {
+        const value = sample.labels[label];
+        if (typeof value === 'string') counts[value] = sample.value;
+      }
+      return counts;
+    };
+    const ws = await this.#wsConnections.get();
+    return {
+      requests: (await byLabel(this.#requests, 'verdict', REQUEST_VERDICTS)) as Record<
+        RequestVerdict,
+        number
+      >,
+      anomalies: (await byLabel(this.#anomalies, 'kind', ANOMALY_KINDS)) as Record<
+        AnomalyKind,
+        number
+      >,
+      ended: (await byLabel(this.#ended, 'reason', END_REASONS)) as Record<MetricEndReason, number>,
+      wsConnections: ws.values[0]?.value ?? 0,
+    };
   }
 
   async #provide(provider: GaugeProvider | undefined): Promise<number> {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CompiledPolicy } from '../policy/compiled-policy.js';
 import { ManualClock } from '../session/clock.js';
-import type { EndReason } from '../session/types.js';
+import type { EndReason, SessionRecord } from '../session/types.js';
 import { MemoryStore } from './memory-store.js';
 
 /** The timeouts of one context, as the model sees them. */
@@ -251,6 +251,119 @@ describe('MemoryStore against a reference model of one session', () => {
         }
       }),
       { numRuns: 2_000 },
+    );
+  });
+});
+
+/** One session of a random population, as the list property creates it. */
+interface Planted {
+  readonly idHash: string;
+  readonly subject: string;
+  readonly roles: string[];
+  readonly idleMs: number | null;
+  readonly absoluteMs: number;
+  readonly isRevoked: boolean;
+  /** How long after the one before it was created. */
+  readonly gapMs: number;
+}
+
+const plantedArbitrary: fc.Arbitrary<Planted> = fc.record({
+  idHash: fc.string({ maxLength: 6 }),
+  subject: fc.constantFrom('a', 'b', 'c'),
+  roles: fc.subarray(['admin', 'dev', 'ops']),
+  idleMs: fc.option(fc.integer({ min: 1, max: 5_000 }), { nil: null }),
+  absoluteMs: fc.integer({ min: 1, max: 20_000 }),
+  isRevoked: fc.boolean(),
+  gapMs: fc.integer({ min: 0, max: 2_000 }),
+});
+
+const listScenario = fc.record({
+  sessions: fc.uniqueArray(plantedArbitrary, {
+    selector: (planted) => planted.idHash,
+    maxLength: 40,
+  }),
+  retainMs: fc.integer({ min: 0, max: 5_000 }),
+  laterMs: fc.integer({ min: 0, max: 30_000 }),
+  limit: fc.integer({ min: 1, max: 12 }),
+  query: fc.record(
+    {
+      subject: fc.constantFrom('a', 'b', 'c', 'z'),
+      role: fc.constantFrom('admin', 'dev', 'ops'),
+      rule: fc.constantFrom('defaults', 'admins'),
+      state: fc.constantFrom('live' as const, 'ended' as const, 'any' as const),
+    },
+    { requiredKeys: [] },
+  ),
+});
+
+describe('MemoryStore list against a filter over every record', () => {
+  it('pages through exactly the matching records, in idHash order, for any sessions and page size', async () => {
+    await fc.assert(
+      fc.asyncProperty(listScenario, async ({ sessions, retainMs, laterMs, limit, query }) => {
+        const clock = new ManualClock(1_000_000);
+        const store = new MemoryStore({ clock, retainEndedMs: retainMs, sweepIntervalMs: 0 });
+        try {
+          const created: SessionRecord[] = [];
+          for (const planted of sessions) {
+            clock.advance(planted.gapMs);
+            // Admins get their idle timeout from a rule: their records carry rule 'admins'.
+            const policy = new CompiledPolicy({
+              version: 1,
+              comply: [],
+              defaults: { idleMs: planted.idleMs, absoluteMs: planted.absoluteMs, warnMs: 0 },
+              ceilings: {},
+              rules: [{ name: 'admins', match: { roles: ['admin'] }, idleMs: 1_500 }],
+              passive: [],
+            }).forContext({});
+            const draft = { subject: planted.subject, roles: planted.roles };
+            const result = await store.create(planted.idHash, draft, policy);
+            created.push(result.record);
+            if (planted.isRevoked) {
+              const revoked = await store.revoke(planted.idHash, 'logout');
+              if (revoked.outcome !== 'unknown') created[created.length - 1] = revoked.record;
+            }
+          }
+          clock.advance(laterMs);
+          const now = clock.now();
+          // The contract, from the record's fields alone.
+          const expected = created
+            .filter((record) => record.purgeAt > now)
+            .filter((record) => query.subject === undefined || record.subject === query.subject)
+            .filter((record) => query.role === undefined || record.roles.includes(query.role))
+            .filter((record) => query.rule === undefined || record.rule === query.rule)
+            .filter((record) => {
+              const isLive =
+                record.endReason === undefined &&
+                now < record.absoluteExpiresAt &&
+                (record.idleExpiresAt === null || now < record.idleExpiresAt);
+              const state = query.state ?? 'live';
+              return state === 'any' || isLive === (state === 'live');
+            })
+            .sort((x, y) => (x.idHash < y.idHash ? -1 : 1));
+          const held = store.stats().records;
+          const pages = [];
+          let cursor: string | undefined;
+          do {
+            const page = await store.list({
+              ...query,
+              limit,
+              ...(cursor === undefined ? {} : { cursor }),
+            });
+            expect(page.now).toBe(now);
+            expect(page.records.length).toBeLessThanOrEqual(limit);
+            if (page.next !== null) expect(page.records).toHaveLength(limit);
+            pages.push(page);
+            cursor = page.next ?? undefined;
+          } while (cursor !== undefined);
+          expect(pages.flatMap((page) => page.records)).toEqual(expected);
+          expect(pages).toHaveLength(Math.max(1, Math.ceil(expected.length / limit)));
+          // Read-only: nothing past purgeAt was forgotten on the way.
+          expect(store.stats().records).toBe(held);
+        } finally {
+          await store.close();
+        }
+      }),
+      { numRuns: 500 },
     );
   });
 });

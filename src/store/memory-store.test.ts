@@ -225,6 +225,53 @@ describe('MemoryStore timer', () => {
     });
     await expect(store.sweep()).rejects.toBeInstanceOf(LapseError);
     await expect(store.now()).rejects.toBeInstanceOf(LapseError);
+    await expect(store.list()).rejects.toMatchObject({ code: ErrorCodes.STORE_UNAVAILABLE });
+  });
+});
+
+describe('MemoryStore list', () => {
+  it('pages any keys in JS string order, past the buffer it sorts in', async () => {
+    const { store } = open();
+    const keys: string[] = [];
+    // More than the 4,096 keys gathered before each trim, and keys no hash would be.
+    for (let i = 0; i < 5_000; i++) keys.push(`k${(i * 7_919) % 5_000}`);
+    keys.push('', 'ä', '日本', '😀', 'a.b', 'Z');
+    for (const key of keys) await store.create(key, { subject: `s${key.length % 3}` }, IDLE_1H);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ limit: 997, ...(cursor === undefined ? {} : { cursor }) });
+      seen.push(...page.records.map((record) => record.idHash));
+      cursor = page.next ?? undefined;
+    } while (cursor !== undefined);
+    expect(seen).toEqual([...keys].sort());
+    const firstTen = await store.list({ limit: 10 });
+    expect(firstTen.records.map((record) => record.idHash)).toEqual([...keys].sort().slice(0, 10));
+  });
+
+  it('reads a subject through its own index, and forgets nothing past purgeAt', async () => {
+    const { store, clock } = open({ retainEndedMs: 0 });
+    await store.create('a1', { subject: 'alice' }, timeouts(MINUTE, 2 * MINUTE));
+    await store.create('a2', { subject: 'alice' }, IDLE_1H);
+    await store.create('b1', { subject: 'bob' }, IDLE_1H);
+    clock.advance(2 * MINUTE);
+    const page = await store.list({ subject: 'alice', state: 'any' });
+    expect(page.records.map((record) => record.idHash)).toEqual(['a2']);
+    expect((await store.list({ state: 'any' })).records).toHaveLength(2);
+    // a1 is past purgeAt: left out of the page, but still held until a sweep or lookup.
+    expect(store.stats()).toMatchObject({ records: 3, subjects: 2 });
+  });
+
+  it("refuses another store's cursor", async () => {
+    const { store } = open();
+    await store.create('a', { subject: 'a' }, IDLE_1M);
+    await store.create('b', { subject: 'b' }, IDLE_1M);
+    const { next } = await store.list({ limit: 1 });
+    expect(next).toBe('m.YQ');
+    await expect(store.list({ cursor: 's.YQ' })).rejects.toMatchObject({
+      code: ErrorCodes.OPTION_INVALID,
+      option: 'cursor',
+    });
   });
 });
 

@@ -18,15 +18,21 @@ import type {
   SessionRecord,
 } from '../session/types.js';
 import { ListenerSet } from './listener-set.js';
-import type {
-  AccessResult,
-  CreateResult,
-  ExpireListener,
-  RevokeListener,
-  RevokeNotice,
-  RevokeResult,
-  RotateResult,
-  SessionStore,
+import {
+  type AccessResult,
+  type CreateResult,
+  checkListQuery,
+  decodeKeyCursor,
+  type ExpireListener,
+  encodeKeyCursor,
+  type ListQuery,
+  type RevokeListener,
+  type RevokeNotice,
+  type RevokeResult,
+  type RotateResult,
+  type SessionPage,
+  type SessionQuery,
+  type SessionStore,
 } from './session-store.js';
 import {
   COMMON_OPTION_HINTS,
@@ -183,6 +189,11 @@ const REF_STRIDE = 4;
 
 const END_REASONS: readonly EndReason[] = ['idle', 'absolute', 'revoked', 'rotated'];
 const INITIAL_SLOTS = 1_024;
+
+/** Tag of this store's list cursors. */
+const CURSOR_TAG = 'm';
+/** Keys `list` gathers before it sorts and keeps only the lowest: bounds its memory. */
+const LIST_BUFFER = 4_096;
 
 function endReasonCode(reason: EndReason | undefined): number {
   return reason === undefined ? 0 : END_REASONS.indexOf(reason) + 1;
@@ -343,6 +354,48 @@ export class MemoryStore implements SessionStore {
     return slot === undefined ? undefined : this.#read(slot);
   }
 
+  /**
+   * By idHash ascending (JS string order). One pass over the candidates (a
+   * subject's own slots when the query names one), keeping only the lowest
+   * `limit + 1` keys after the cursor: the page costs O(n log limit), not a
+   * sort of the whole store. Read-only: a record past `purgeAt` is skipped,
+   * not forgotten.
+   */
+  async list(query?: SessionQuery): Promise<SessionPage> {
+    const checked = checkListQuery(query);
+    const after =
+      checked.cursor === undefined ? undefined : decodeKeyCursor(CURSOR_TAG, checked.cursor);
+    this.#assertOpen();
+    const now = this.#clock.now();
+    const keep = checked.limit + 1;
+    let lowest: string[] = [];
+    /** Once `lowest` holds `keep` keys, no key above its last one can make the page. */
+    let bound: string | undefined;
+    const consider = (slot: number): void => {
+      const idHash = this.#refs[slot * REF_STRIDE + ID_HASH] as string;
+      if (after !== undefined && idHash < after) return;
+      if (bound !== undefined && idHash >= bound) return;
+      if (!this.#matches(slot, checked, now)) return;
+      lowest.push(idHash);
+      if (lowest.length < LIST_BUFFER + keep) return;
+      lowest = lowest.sort().slice(0, keep);
+      bound = lowest[keep - 1];
+    };
+    if (checked.subject === undefined) {
+      for (const slot of this.#slots.values()) consider(slot);
+    } else {
+      const slots = this.#bySubject.get(checked.subject);
+      if (typeof slots === 'number') consider(slots);
+      else if (slots !== undefined) for (const slot of slots) consider(slot);
+    }
+    lowest.sort();
+    const page = lowest.slice(0, checked.limit);
+    const records = page.map((idHash) => this.#read(this.#slots.get(idHash) as number));
+    const last = page[page.length - 1];
+    const isMore = lowest.length > checked.limit && last !== undefined;
+    return { now, records, next: isMore ? encodeKeyCursor(CURSOR_TAG, last) : null };
+  }
+
   async sweep(): Promise<SessionRecord[]> {
     this.#assertOpen();
     return this.#sweep();
@@ -405,6 +458,32 @@ export class MemoryStore implements SessionStore {
     this.#unplace(slot);
     this.#forget(slot);
     return true;
+  }
+
+  /**
+   * Whether a slot's record is kept at `now` and is one `query` asks for:
+   * `matchesListQuery` read straight from the slot, so the records a page
+   * passes over are never built.
+   */
+  #matches(slot: number, query: ListQuery, now: number): boolean {
+    const numbers = this.#numbers;
+    const n = slot * NUMBER_STRIDE;
+    const r = slot * REF_STRIDE;
+    if ((numbers[n + PURGE_AT] as number) <= now) return false;
+    if (query.subject !== undefined && this.#refs[r + SUBJECT] !== query.subject) return false;
+    if (query.rule !== undefined && this.#refs[r + RULE] !== query.rule) return false;
+    if (
+      query.role !== undefined &&
+      !(this.#refs[r + PROFILE] as Profile).roles.includes(query.role)
+    )
+      return false;
+    if (query.state === 'any') return true;
+    const idle = numbers[n + IDLE_EXPIRES_AT] as number;
+    const isLive =
+      (numbers[n + END_REASON] as number) === 0 &&
+      now < (numbers[n + ABSOLUTE_EXPIRES_AT] as number) &&
+      (Number.isNaN(idle) || now < idle);
+    return isLive === (query.state === 'live');
   }
 
   /** A fresh record from a slot: what callers and the decisions see. */

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { loadGatewayConfig } from '../../src/gateway/config/load-gateway-config.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { createGatewayLogger } from '../../src/gateway/gateway-logger.js';
+import type { ObservabilityOptions } from '../../src/observe/observability.js';
 import type { SessionStore } from '../../src/store/session-store.js';
 
 /** What an upstream saw of one request. */
@@ -69,6 +70,8 @@ export function gatewayYaml(
     readonly gateway?: string;
     readonly identity?: string;
     readonly store?: string;
+    /** Lines after the routes, e.g. an `admin:` section. */
+    readonly extra?: string;
   } = {},
 ): string {
   return [
@@ -83,6 +86,9 @@ export function gatewayYaml(
     ...(options.gateway === undefined ? [] : [options.gateway]),
     '  routes:',
     `    - { path: /, upstream: "${upstreamUrl}", environment: test${options.route === undefined ? '' : `, ${options.route}`} }`,
+    // A port of its own for every admin listener a test starts (lapse serve starts one).
+    options.extra?.includes('admin:') === true ? options.extra : 'admin: { listen: 127.0.0.1:0 }',
+    ...(options.extra === undefined || options.extra.includes('admin:') ? [] : [options.extra]),
     '',
   ].join('\n');
 }
@@ -97,13 +103,21 @@ export interface RunningGateway {
 /** Load `yaml` with the real loader and start a gateway on 127.0.0.1:0. */
 export async function startGateway(
   yaml: string,
-  options: { readonly store?: SessionStore; readonly file?: string } = {},
+  options: {
+    readonly store?: SessionStore;
+    readonly file?: string;
+    readonly env?: Record<string, string>;
+    readonly observability?: ObservabilityOptions;
+    readonly admin?: boolean;
+  } = {},
 ): Promise<RunningGateway> {
-  const config = loadGatewayConfig(yaml, options.file ?? 'test-gateway.yaml', {});
+  const config = loadGatewayConfig(yaml, options.file ?? 'test-gateway.yaml', options.env ?? {});
   const gateway = await createGateway({
     config,
     logger: createGatewayLogger({ level: process.env.LAPSE_TEST_LOG === '1' ? 'debug' : 'silent' }),
     ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.observability === undefined ? {} : { observability: options.observability }),
+    ...(options.admin === undefined ? {} : { admin: options.admin }),
   });
   const url = await gateway.listen();
   return { gateway, url, close: () => gateway.close(200) };

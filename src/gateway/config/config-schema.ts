@@ -438,17 +438,37 @@ const gatewaySchema = section(gatewayShape).transform(
 // ---------------------------------------------------------------------------
 // admin
 
+/** The shortest `admin.auditSalt`, in characters (it keys an HMAC). */
+const MIN_AUDIT_SALT_LENGTH = 16;
+
+function auditSaltProblem(text: string): string | undefined {
+  return text.length < MIN_AUDIT_SALT_LENGTH
+    ? `expected a secret of at least ${MIN_AUDIT_SALT_LENGTH} characters`
+    : undefined;
+}
+
+const auditSchema = z
+  .string({ error: 'must be stdout, stderr or a file path' })
+  .min(1, { error: 'must be stdout, stderr or a file path' });
+
 function adminShape(env: Env) {
   return {
     listen: listenSchema(DEFAULT_ADMIN_LISTEN).optional(),
     token: secretSchema(env, 'an admin token', adminTokenProblem).optional(),
+    audit: auditSchema.optional(),
+    auditSalt: secretSchema(env, 'an audit salt', auditSaltProblem).optional(),
   };
 }
 
 function adminSchema(env: Env) {
   return section(adminShape(env)).transform(
     (admin): AdminSection =>
-      withoutUndefined({ listen: admin.listen ?? DEFAULT_ADMIN_LISTEN, token: admin.token }),
+      withoutUndefined({
+        listen: admin.listen ?? DEFAULT_ADMIN_LISTEN,
+        token: admin.token,
+        audit: admin.audit ?? 'stdout',
+        auditSalt: admin.auditSalt,
+      }),
   );
 }
 

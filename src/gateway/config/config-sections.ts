@@ -29,7 +29,10 @@ export const DEFAULT_STORE: StoreSection = Object.freeze({
 export const DEFAULT_IDENTITY: IdentitySection = Object.freeze({ mode: 'upstream' });
 
 /** The admin listener when `admin` is left out: loopback, no token. */
-export const DEFAULT_ADMIN: AdminSection = Object.freeze({ listen: DEFAULT_ADMIN_LISTEN });
+export const DEFAULT_ADMIN: AdminSection = Object.freeze({
+  listen: DEFAULT_ADMIN_LISTEN,
+  audit: 'stdout',
+});
 
 /** `identity.claims` when it is left out: the `JwtCarrier` defaults. */
 const DEFAULT_CLAIMS = Object.freeze({ roles: 'roles', userType: 'user_type' });

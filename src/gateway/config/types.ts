@@ -116,6 +116,14 @@ export interface AdminSection {
   readonly listen: ListenAddress;
   /** Bearer token of the admin API; `env:NAME` allowed. Default: absent (loopback only). */
   readonly token?: Secret;
+  /** Where audit lines go: `stdout`, `stderr`, or a file path (appended to). Default: `stdout`. */
+  readonly audit: string;
+  /**
+   * Key of the salted session hashes in audit lines, at least 16 characters;
+   * `env:NAME` allowed. Give one to link a session's lines across restarts
+   * and instances. Default: absent (a random salt per process).
+   */
+  readonly auditSalt?: Secret;
 }
 
 /**

@@ -9,6 +9,8 @@ import { createHash } from 'node:crypto';
  *   <prefix>i:<shard>    sorted set: the subject index and the due index at once;
  *                        member = the idHash + a 2-character subject fingerprint,
  *                        score = a time at or before the session next needs the sweep
+ *                        (its next deadline while live, its purgeAt once ended: every
+ *                        record kept is indexed, so `list` can find it)
  *   <prefix>q            sorted set of shards, score = a time at or before the
  *                        shard's earliest member: what the sweep looks at first
  *   <prefix>revoked      pub/sub channel (not a key): revocation notices

@@ -711,7 +711,7 @@ describe('the Lua decisions against session/decide.ts', () => {
             return;
           }
           if (record.endReason !== undefined) {
-            expect(reply[0]).toBe(2);
+            expect(reply).toEqual([2, record.purgeAt]);
             return;
           }
           const expired = expireIfDue(record, now, RETAIN_MS);

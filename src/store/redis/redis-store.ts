@@ -17,15 +17,20 @@ import type {
   SessionRecord,
 } from '../../session/types.js';
 import { ListenerSet } from '../listener-set.js';
-import type {
-  AccessResult,
-  CreateResult,
-  ExpireListener,
-  RevokeListener,
-  RevokeNotice,
-  RevokeResult,
-  RotateResult,
-  SessionStore,
+import {
+  type AccessResult,
+  type CreateResult,
+  checkListQuery,
+  type ExpireListener,
+  type ListQuery,
+  matchesListQuery,
+  type RevokeListener,
+  type RevokeNotice,
+  type RevokeResult,
+  type RotateResult,
+  type SessionPage,
+  type SessionQuery,
+  type SessionStore,
 } from '../session-store.js';
 import { reportBackgroundError } from '../store-warnings.js';
 import {
@@ -85,6 +90,20 @@ const SHARD_CONCURRENCY = 16;
  * shard's expiry events by at most 4096 / 16 sweeps, never loses them.
  */
 const RECONCILE_PER_SWEEP = 16;
+/** Shards `list` reads in its first round; each round doubles it, up to LIST_WINDOW_MAX. */
+const LIST_WINDOW_MIN = 64;
+const LIST_WINDOW_MAX = 1_024;
+/** Fewest records `list` GETs in one round trip, however few the page still needs. */
+const LIST_GET_MIN = 64;
+/** Commands at once on a Cluster, where a pipeline may not span nodes. */
+const LIST_CONCURRENCY = 64;
+/** `<shard>:<idHash>`: the position of the last record a page returned. */
+const SHARD_CURSOR = /^(0|[1-9][0-9]{0,3}):(.+)$/;
+/** Length of an index member: a 43-character idHash and a 2-character fingerprint. */
+const MEMBER_LENGTH = 45;
+/** What a rotation in progress stores under the id it reserved: never a record. */
+const RESERVED = '~';
+
 /** Optimistic writes tried before giving up (only for resolvers that are not a ContextPolicy). */
 const MAX_SWAPS = 8;
 
@@ -121,6 +140,33 @@ function requireCanonical(idHash: string, option: string): void {
   }
 }
 
+/** Where a list walk stands: in shard order, then idHash order within a shard. */
+interface ListPosition {
+  readonly shard: number;
+  readonly idHash: string;
+}
+
+/** The position inside a list cursor this store wrote. */
+function decodeShardCursor(cursor: string): ListPosition {
+  const match = SHARD_CURSOR.exec(cursor);
+  const shard = Number(match?.[1]);
+  const idHash = match?.[2] ?? '';
+  if (match === null || shard >= SHARD_COUNT || !isCanonicalIdHash(idHash)) {
+    throw new OptionError(
+      'cursor',
+      'not a cursor of this store; pass the `next` of the page before, unchanged, or leave it out',
+    );
+  }
+  return { shard, idHash };
+}
+
+/** One index member a list walk may return, in walk order. */
+interface ListCandidate {
+  readonly shard: number;
+  readonly member: string;
+  readonly idHash: string;
+}
+
 async function eachLimited<T>(
   items: readonly T[],
   limit: number,
@@ -131,6 +177,12 @@ async function eachLimited<T>(
     while (next < items.length) await step(items[next++] as T);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+/** Redis's clock, epoch ms. */
+async function redisTime(client: Client): Promise<number> {
+  const [seconds, micros] = await client.time();
+  return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
 }
 
 /**
@@ -256,8 +308,7 @@ export class RedisStore implements SessionStore {
     const client = await this.#client();
     if (this.#clock !== undefined) return Math.floor(this.#clock.now());
     try {
-      const [seconds, micros] = await client.time();
-      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+      return await redisTime(client);
     } catch (error) {
       throw unavailable(error);
     }
@@ -488,6 +539,35 @@ export class RedisStore implements SessionStore {
     }
   }
 
+  /**
+   * By subject shard, then idHash within the shard: a walk over the 4096
+   * index sets that needs no state between pages (the cursor is
+   * `<shard>:<idHash>` of the last record returned). Shards are read in
+   * growing windows (ZRANGE, pipelined, or concurrent on a Cluster), records
+   * with GET in batches sized by what the page still needs; filters apply in
+   * JS. A `subject` reads only its own shard. Read-only: TIME, ZRANGE, GET.
+   */
+  async list(query?: SessionQuery): Promise<SessionPage> {
+    const checked = checkListQuery(query);
+    const after = checked.cursor === undefined ? undefined : decodeShardCursor(checked.cursor);
+    const client = await this.#client();
+    try {
+      const now =
+        this.#clock === undefined ? await redisTime(client) : Math.floor(this.#clock.now());
+      const found = await this.#walk(client, checked, after, now);
+      const records = found.slice(0, checked.limit);
+      const last = records[records.length - 1];
+      const isMore = found.length > checked.limit && last !== undefined;
+      return {
+        now,
+        records,
+        next: isMore ? `${subjectSlot(last.subject).shard}:${last.idHash}` : null,
+      };
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
   async sweep(): Promise<SessionRecord[]> {
     const now = this.#nowArg();
     const client = await this.#client();
@@ -577,6 +657,99 @@ export class RedisStore implements SessionStore {
     const results: unknown[] = [];
     for (const step of steps) results.push(await step());
     return results;
+  }
+
+  /**
+   * Up to `query.limit + 1` records after `after` in walk order (one more than
+   * the page, so the caller knows whether there is a next page).
+   */
+  async #walk(
+    client: Commands,
+    query: ListQuery,
+    after: ListPosition | undefined,
+    now: number,
+  ): Promise<SessionRecord[]> {
+    const wanted = query.limit + 1;
+    const slot = query.subject === undefined ? undefined : subjectSlot(query.subject);
+    const first = after?.shard ?? 0;
+    const shards: number[] = [];
+    if (slot === undefined)
+      for (let shard = first; shard < SHARD_COUNT; shard++) shards.push(shard);
+    else if (slot.shard >= first) shards.push(slot.shard);
+    const found: SessionRecord[] = [];
+    let window = LIST_WINDOW_MIN;
+    for (let start = 0; start < shards.length && found.length < wanted; start += window) {
+      if (start > 0) window = Math.min(window * 2, LIST_WINDOW_MAX);
+      const round = shards.slice(start, start + window);
+      const memberLists = (await this.#batch(
+        client,
+        round.map((shard) => ['zrange', this.#keys.shard(shard), 0, -1]),
+      )) as string[][];
+      const candidates: ListCandidate[] = [];
+      round.forEach((shard, i) => {
+        // Sorting members sorts by idHash: every member is 43 characters of idHash, then 2 of fingerprint.
+        const members = (memberLists[i] ?? [])
+          .filter((member) => member.length === MEMBER_LENGTH)
+          .filter((member) => slot === undefined || isMemberOf(member, slot))
+          .sort();
+        for (const member of members) {
+          const idHash = idHashOfMember(member);
+          if (after !== undefined && shard === after.shard && idHash <= after.idHash) continue;
+          candidates.push({ shard, member, idHash });
+        }
+      });
+      for (let next = 0; next < candidates.length && found.length < wanted; ) {
+        const batch = candidates.slice(next, next + Math.max(wanted - found.length, LIST_GET_MIN));
+        next += batch.length;
+        const values = (await this.#batch(
+          client,
+          batch.map((candidate) => ['get', this.#keys.session(candidate.idHash)]),
+        )) as (string | null)[];
+        batch.forEach((candidate, i) => {
+          const value = values[i];
+          if (value === null || value === undefined || value === RESERVED) return;
+          const record = decodeRecord(candidate.idHash, value);
+          if (record.purgeAt <= now || !this.#isIndexedAt(record, candidate)) return;
+          if (matchesListQuery(record, query, now)) found.push(record);
+        });
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Whether the record read is the one this index entry stands for. An entry
+   * can briefly point at a record of another subject (a create that found the
+   * key taken, until it takes its entry back; a key purged and taken again):
+   * such a record is listed only from its own subject's entry, so never twice.
+   */
+  #isIndexedAt(record: SessionRecord, candidate: ListCandidate): boolean {
+    const own = subjectSlot(record.subject);
+    return own.shard === candidate.shard && isMemberOf(candidate.member, own);
+  }
+
+  /**
+   * Run single-key commands and return their replies in order: one pipeline
+   * on a standalone connection (one round trip), concurrent commands on a
+   * Cluster, where a pipeline must stay on one node.
+   */
+  async #batch(client: Commands, commands: (string | number)[][]): Promise<unknown[]> {
+    if (commands.length === 0) return [];
+    if (this.#isCluster) {
+      const replies: unknown[] = new Array(commands.length);
+      const indexes = commands.map((_, i) => i);
+      await eachLimited(indexes, LIST_CONCURRENCY, async (i) => {
+        const [name, ...args] = commands[i] as [string, ...(string | number)[]];
+        replies[i] = await client.call(name, ...args);
+      });
+      return replies;
+    }
+    const results = await client.pipeline(commands).exec();
+    if (results === null) throw new StoreUnavailableError('the Redis pipeline was not run');
+    return results.map(([error, reply]) => {
+      if (error !== null) throw error;
+      return reply;
+    });
   }
 
   /** Move a session's index entry earlier (its next deadline came closer). */
@@ -674,8 +847,9 @@ export class RedisStore implements SessionStore {
   /**
    * Look at the members of one shard due by `at`: the session's own script
    * decides (and claims an expiry: only the caller that ends it hears so), then
-   * each member is moved to its next time, or dropped once its session ended
-   * or is gone. The shard goes back in the queue under its earliest time.
+   * each member is moved to its next time (its next deadline while live, its
+   * purgeAt once ended), or dropped once its record is gone. The shard goes
+   * back in the queue under its earliest time.
    */
   async #sweepShard(
     client: Commands,
@@ -709,15 +883,20 @@ export class RedisStore implements SessionStore {
               ) as Promise<[number, (string | number)?]>,
           ),
       );
+      // A live session moves to its next deadline, an ended one to its purgeAt
+      // (kept in the index as long as its record, so `list` finds it), a gone one out.
       replies.forEach((reply, i) => {
         const member = flat[i * 2] as string;
         const score = flat[i * 2 + 1] as string;
-        if (reply[0] === 1) {
+        if (reply[0] === 1 || reply[0] === 2) {
           moves.push(member, score, String(reply[1]));
-          return;
+        } else if (reply[0] === 3) {
+          const record = decodeRecord(idHashOfMember(member), reply[1] as string);
+          ended.push(record);
+          moves.push(member, score, String(record.purgeAt));
+        } else {
+          moves.push(member, score, '');
         }
-        moves.push(member, score, '');
-        if (reply[0] === 3) ended.push(decodeRecord(idHashOfMember(member), reply[1] as string));
       });
       const [first] = (await client.lapseReindex(shardKey, ...moves)) as [string?];
       earliest = first;

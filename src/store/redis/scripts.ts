@@ -362,12 +362,13 @@ return {1, revoked, now, v}
  * call that makes the transition gets {3, ...}: two sweeping instances never
  * both report one expiry.
  * KEYS[1] session. ARGV: now, retainMs.
- * Reply: {0} gone; {1, nextDeadline} live, not due; {2} ended before; {3, value} ended now.
+ * Reply: {0} gone; {1, nextDeadline} live, not due; {2, purgeAt} ended before;
+ * {3, value} ended now.
  */
 export const EXPIRE = `${CLOCK}${RECORD}${DECIDE}
 local r = load(KEYS[1])
 if not r then return {0} end
-if r.why ~= '' then return {2} end
+if r.why ~= '' then return {2, r.p} end
 local why = expiry(r.i, r.a, now)
 if not why then return {1, due(r)} end
 expire(r, why, r.i, r.a, tonumber(ARGV[2]))

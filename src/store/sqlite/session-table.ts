@@ -7,6 +7,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { nextDeadline } from '../../session/decide.js';
 import type { EndReason, SessionAttrs, SessionRecord } from '../../session/types.js';
+import type { ListQuery } from '../session-store.js';
 
 /** One `sessions` row as better-sqlite3 returns it. */
 interface SessionRow {
@@ -61,6 +62,16 @@ export interface StoredSession {
   readonly dueAt: number;
 }
 
+/** The parameters of a list statement; each is bound only when its condition is in the SQL. */
+interface ListParams {
+  now: number;
+  limit: number;
+  after?: string;
+  subject?: string;
+  rule?: string;
+  role?: string;
+}
+
 /** One entry of the revocation log. */
 export interface RevocationRow {
   readonly id: number;
@@ -71,6 +82,10 @@ export interface RevocationRow {
 
 const COLUMNS = `id_hash, subject, roles, user_type, attrs, created_at, last_activity_at,
   idle_expires_at, absolute_expires_at, ended_at, end_reason, revoke_reason, rule, purge_at`;
+
+/** `list`'s `live` state, on the stored columns: not ended and before both stored deadlines. */
+const LIVE = `(end_reason IS NULL AND absolute_expires_at > @now
+  AND (idle_expires_at IS NULL OR idle_expires_at > @now))`;
 
 const STATE = `last_activity_at = @lastActivityAt, idle_expires_at = @idleExpiresAt,
   absolute_expires_at = @absoluteExpiresAt, ended_at = @endedAt, end_reason = @endReason,
@@ -141,8 +156,17 @@ export class SessionTable {
   readonly #pruneRevocations: BetterSqlite3.Statement<[number]>;
   readonly #selectRevocationsAfter: BetterSqlite3.Statement<[number], RevocationRow>;
   readonly #selectLastRevocationId: BetterSqlite3.Statement<[], number>;
+  readonly #db: BetterSqlite3.Database;
+  /**
+   * List statements, prepared on first use, one per shape of query (which
+   * filters, which state, first page or not: at most 48), so each keeps the
+   * plan that suits it: the primary key walked from the cursor, or the subject
+   * index for one subject.
+   */
+  readonly #listStatements = new Map<string, BetterSqlite3.Statement<[ListParams], SessionRow>>();
 
   constructor(db: BetterSqlite3.Database) {
+    this.#db = db;
     this.#select = db.prepare(`SELECT ${COLUMNS}, due_at FROM sessions WHERE id_hash = ?`);
     this.#insert = db.prepare(
       `INSERT INTO sessions (${COLUMNS}, due_at) VALUES (@idHash, @subject, @roles,
@@ -240,6 +264,42 @@ export class SessionTable {
   /** The not-yet-ended, not purgeable records of one subject. */
   liveOfSubject(subject: string, now: number): StoredSession[] {
     return this.#selectLiveOfSubject.all(subject, now).map(toStored);
+  }
+
+  /**
+   * Up to `limit` records kept at `now` (before `purge_at`) that `query`
+   * asks for, after the key `after`, by `id_hash` ascending (SQLite's binary
+   * order). One SELECT: one snapshot of the table.
+   */
+  list(query: ListQuery, after: string | undefined, now: number, limit: number): SessionRecord[] {
+    const conditions = ['purge_at > @now'];
+    const params: ListParams = { now, limit };
+    if (after !== undefined) {
+      conditions.push('id_hash > @after');
+      params.after = after;
+    }
+    if (query.subject !== undefined) {
+      conditions.push('subject = @subject');
+      params.subject = query.subject;
+    }
+    if (query.rule !== undefined) {
+      conditions.push('rule = @rule');
+      params.rule = query.rule;
+    }
+    if (query.role !== undefined) {
+      conditions.push('EXISTS (SELECT 1 FROM json_each(sessions.roles) WHERE value = @role)');
+      params.role = query.role;
+    }
+    if (query.state === 'live') conditions.push(LIVE);
+    else if (query.state === 'ended') conditions.push(`NOT ${LIVE}`);
+    const sql = `SELECT ${COLUMNS}, due_at FROM sessions WHERE ${conditions.join(' AND ')}
+      ORDER BY id_hash LIMIT @limit`;
+    let statement = this.#listStatements.get(sql);
+    if (statement === undefined) {
+      statement = this.#db.prepare<[ListParams], SessionRow>(sql);
+      this.#listStatements.set(sql, statement);
+    }
+    return statement.all(params).map(toRecord);
   }
 
   /** Append to the revocation log every instance polls. `at` is wall-clock ms, for pruning. */

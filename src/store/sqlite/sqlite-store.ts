@@ -14,14 +14,19 @@ import {
 } from '../../session/decide.js';
 import type { SessionChanges, SessionDraft, SessionRecord } from '../../session/types.js';
 import { ListenerSet } from '../listener-set.js';
-import type {
-  AccessResult,
-  CreateResult,
-  ExpireListener,
-  RevokeListener,
-  RevokeResult,
-  RotateResult,
-  SessionStore,
+import {
+  type AccessResult,
+  type CreateResult,
+  checkListQuery,
+  decodeKeyCursor,
+  type ExpireListener,
+  encodeKeyCursor,
+  type RevokeListener,
+  type RevokeResult,
+  type RotateResult,
+  type SessionPage,
+  type SessionQuery,
+  type SessionStore,
 } from '../session-store.js';
 import { reportBackgroundError } from '../store-warnings.js';
 import { openDatabase, toStoreError } from './database.js';
@@ -42,6 +47,9 @@ const CONFLICT = Object.freeze({ outcome: 'conflict' as const });
  * processes; the sweep yields to the event loop between batches.
  */
 const SWEEP_BATCH = 500;
+
+/** Tag of this store's list cursors. */
+const CURSOR_TAG = 's';
 
 /** How long the revocation log keeps an entry: far longer than any poll interval. */
 const REVOCATION_LOG_MS = 60_000;
@@ -176,6 +184,22 @@ export class SqliteStore implements SessionStore {
       const now = this.#clock.now();
       const record = this.#table.get(idHash)?.record;
       return record === undefined || record.purgeAt <= now ? undefined : record;
+    });
+  }
+
+  /** By idHash ascending; one SELECT per page, no transaction, no write lock. */
+  async list(query?: SessionQuery): Promise<SessionPage> {
+    const checked = checkListQuery(query);
+    const after =
+      checked.cursor === undefined ? undefined : decodeKeyCursor(CURSOR_TAG, checked.cursor);
+    return this.#run('listing sessions', () => {
+      const now = this.#clock.now();
+      // One more than the page: whether there is a next page is known now, not one call later.
+      const found = this.#table.list(checked, after, now, checked.limit + 1);
+      const records = found.slice(0, checked.limit);
+      const last = records[records.length - 1];
+      const isMore = found.length > checked.limit && last !== undefined;
+      return { now, records, next: isMore ? encodeKeyCursor(CURSOR_TAG, last.idHash) : null };
     });
   }
 

@@ -1,0 +1,113 @@
+import { OptionError } from '../errors.js';
+import type { EnforcementContext } from '../policy/types.js';
+import type { SessionAuthority } from '../session/authority.js';
+import type { SessionRecord } from '../session/types.js';
+
+/** Live sessions counted at one instant of the store's clock. */
+export interface Census {
+  /** The store's clock when the count started. */
+  readonly now: number;
+  /** Live sessions (those in their warning period included): `lapse_sessions_active`. */
+  readonly active: number;
+  /** Live sessions now inside their warning period: `lapse_sessions_warning`. */
+  readonly warning: number;
+}
+
+/** Options of {@link SessionCensus}. */
+export interface SessionCensusOptions {
+  /** Reuse a count this young instead of walking the store again, ms. Default: 1,000. */
+  readonly maxAgeMs?: number;
+  /** The context warning periods are resolved in. Default: none (`{}`). */
+  readonly context?: EnforcementContext;
+}
+
+const PAGE = 1000;
+
+/**
+ * When a live session's warning starts: its earliest stored deadline minus
+ * the warning period the policy in force gives its roles and user type.
+ */
+export function warnAtOf(
+  record: SessionRecord,
+  authority: Pick<SessionAuthority, 'policy'>,
+  context: EnforcementContext = {},
+): number {
+  const effective = authority.policy.resolve(
+    { roles: record.roles, userType: record.userType },
+    context,
+  );
+  const endsAt =
+    record.idleExpiresAt === null
+      ? record.absoluteExpiresAt
+      : Math.min(record.idleExpiresAt, record.absoluteExpiresAt);
+  return endsAt - effective.warnMs;
+}
+
+/**
+ * Counts live sessions, and those in their warning period, by walking the
+ * store's listing (`SessionStore.list`, 1,000 records a page): what the
+ * `lapse_sessions_active` and `lapse_sessions_warning` gauges and the
+ * dashboard show. Shared across every instance on the store, since it reads
+ * the store. A count is reused for `maxAgeMs`, and concurrent callers share
+ * one walk, so scrapes and dashboards never pile up walks.
+ *
+ * @example
+ * import { SessionCensus } from 'lapse/admin';
+ * const census = new SessionCensus(lapse.authority);
+ * const { active, warning } = await census.count();
+ */
+export class SessionCensus {
+  readonly #authority: SessionAuthority;
+  readonly #maxAgeMs: number;
+  readonly #context: EnforcementContext;
+  #last: { readonly census: Census; readonly at: number } | undefined;
+  #walking: Promise<Census> | undefined;
+
+  constructor(authority: SessionAuthority, options: SessionCensusOptions = {}) {
+    const maxAgeMs = options.maxAgeMs ?? 1_000;
+    if (typeof maxAgeMs !== 'number' || !Number.isFinite(maxAgeMs) || maxAgeMs < 0) {
+      throw new OptionError('maxAgeMs', `expected a number of ms >= 0, got ${String(maxAgeMs)}`);
+    }
+    this.#authority = authority;
+    this.#maxAgeMs = maxAgeMs;
+    this.#context = Object.freeze({ ...options.context });
+  }
+
+  /** The latest count, walking the store when the last one is older than `maxAgeMs`. */
+  count(): Promise<Census> {
+    const last = this.#last;
+    if (last !== undefined && performance.now() - last.at <= this.#maxAgeMs) {
+      return Promise.resolve(last.census);
+    }
+    if (this.#walking === undefined) {
+      this.#walking = this.#walk().finally(() => {
+        this.#walking = undefined;
+      });
+    }
+    return this.#walking;
+  }
+
+  async #walk(): Promise<Census> {
+    const store = this.#authority.store;
+    let cursor: string | undefined;
+    let now: number | undefined;
+    let active = 0;
+    let warning = 0;
+    do {
+      const page = await store.list({
+        state: 'live',
+        limit: PAGE,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      now ??= page.now;
+      for (const record of page.records) {
+        active += 1;
+        if (page.now >= warnAtOf(record, this.#authority, this.#context)) warning += 1;
+      }
+      cursor = page.next ?? undefined;
+    } while (cursor !== undefined);
+    const census: Census = Object.freeze({ now: now ?? Date.now(), active, warning });
+    this.#last = { census, at: performance.now() };
+    return census;
+  }
+}
