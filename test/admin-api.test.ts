@@ -10,8 +10,8 @@ import { createAdminServer } from '../src/admin/admin-server.js';
 import { StoreUnavailableError } from '../src/errors.js';
 import { formatIdentityHeader } from '../src/gateway/identity-header.js';
 import { createLapse } from '../src/http/lapse.js';
-import { loadPolicy } from '../src/policy/load-policy.js';
 import { observeLapse } from '../src/observe/observability.js';
+import { loadPolicy } from '../src/policy/load-policy.js';
 import { ManualClock } from '../src/session/clock.js';
 import { hashSessionId } from '../src/session/session-id.js';
 import { MemoryStore } from '../src/store/memory-store.js';
@@ -110,6 +110,12 @@ async function adminJson(method: string, path: string): Promise<Record<string, u
   return response.json() as Record<string, unknown>;
 }
 
+async function adminJsonWith(path: string, headers: Record<string, string>) {
+  const response = await admin('GET', path, headers);
+  expect(response.status).toBe(200);
+  return { body: response.json() };
+}
+
 /** `name{labels} value` lines of a scrape, as a map. */
 async function scrape(): Promise<Map<string, number>> {
   const response = await admin('GET', '/metrics');
@@ -143,16 +149,22 @@ describe('metrics after scripted traffic', () => {
     }
     expect((await rawRequest(running.url, 'GET', '/api/poll', sessionCookie(id))).status).toBe(200);
     expect(
-      (await rawRequest(running.url, 'POST', '/_lapse/extend', { ...sessionCookie(id), ...SAME_ORIGIN }))
-        .status,
+      (
+        await rawRequest(running.url, 'POST', '/_lapse/extend', {
+          ...sessionCookie(id),
+          ...SAME_ORIGIN,
+        })
+      ).status,
     ).toBe(200);
-    expect((await rawRequest(running.url, 'GET', '/page', sessionCookie('garbage'))).status).toBe(401);
+    expect((await rawRequest(running.url, 'GET', '/page', sessionCookie('garbage'))).status).toBe(
+      401,
+    );
     clock.advance(61 * SECOND);
     expect((await rawRequest(running.url, 'GET', '/page', sessionCookie(id))).status).toBe(401);
     const other = await signIn('bob');
-    expect(
-      (await rawRequest(running.url, 'POST', '/logout', sessionCookie(other))).status,
-    ).toBe(200);
+    expect((await rawRequest(running.url, 'POST', '/logout', sessionCookie(other))).status).toBe(
+      200,
+    );
 
     const samples = await scrape();
     expect(samples.get('lapse_sessions_started_total')).toBe(2);
@@ -197,7 +209,10 @@ describe('the audit trail', () => {
 
   it('writes one JSON line per event kind, with a salted session hash and never an id or a token', async () => {
     const id = await signIn('alice');
-    await rawRequest(running.url, 'POST', '/_lapse/extend', { ...sessionCookie(id), ...SAME_ORIGIN });
+    await rawRequest(running.url, 'POST', '/_lapse/extend', {
+      ...sessionCookie(id),
+      ...SAME_ORIGIN,
+    });
     clock.advance(61 * SECOND);
     await rawRequest(running.url, 'GET', '/page', sessionCookie(id));
     const second = await signIn('alice');
@@ -230,7 +245,9 @@ describe('the audit trail', () => {
     }
     const expire = events.find((event) => event.event === 'session.expire');
     expect(expire).toMatchObject({ subject: 'alice', rule: 'defaults', reason: 'idle' });
-    expect(expire?.session).toBe(running.gateway.observability?.audit.sessionRef(hashSessionId(id)));
+    expect(expire?.session).toBe(
+      running.gateway.observability?.audit.sessionRef(hashSessionId(id)),
+    );
     const revoke = events.find((event) => event.event === 'session.revoke');
     expect(revoke).toMatchObject({ reason: 'admin', subject: 'alice' });
 
@@ -263,9 +280,24 @@ describe('the admin API', () => {
       }
     }
     expect((await admin('DELETE', '/api/subjects/alice/sessions', {})).status).toBe(401);
-    expect((await admin('GET', '/api/sessions', { authorization: `bearer  ${TOKEN}` })).status).toBe(
-      200,
-    );
+    expect(
+      (await admin('GET', '/api/sessions', { authorization: `bearer  ${TOKEN}` })).status,
+    ).toBe(200);
+  });
+
+  it('tells whether a token is needed and whether the one presented is right, never with a 401', async () => {
+    expect((await adminJsonWith('/api/auth', {})).body).toEqual({
+      tokenRequired: true,
+      authorized: false,
+    });
+    expect((await adminJsonWith('/api/auth', BEARER)).body).toEqual({
+      tokenRequired: true,
+      authorized: true,
+    });
+    const wrong = await adminJsonWith('/api/auth', {
+      authorization: 'Bearer wrong-token-wrong-token',
+    });
+    expect(wrong.body).toEqual({ tokenRequired: true, authorized: false });
   });
 
   it('serves the dashboard files without a token (they hold no data), with a strict CSP', async () => {
@@ -341,9 +373,9 @@ describe('the admin API', () => {
     expect(await adminJson('DELETE', `/api/sessions/${idHash}`)).toMatchObject({
       outcome: 'already-ended',
     });
-    expect((await admin('DELETE', `/api/sessions/${hashSessionId(await signIn('x'))}x`)).status).toBe(
-      404,
-    );
+    expect(
+      (await admin('DELETE', `/api/sessions/${hashSessionId(await signIn('x'))}x`)).status,
+    ).toBe(404);
     expect((await admin('DELETE', '/api/sessions/not-a-session')).status).toBe(404);
     expect((await admin('GET', `/api/sessions/${idHash}`)).status).toBe(405);
   });
@@ -357,13 +389,18 @@ describe('the admin API', () => {
       expect((await rawRequest(running.url, 'GET', '/page', sessionCookie(id))).status).toBe(401);
     }
     expect((await rawRequest(running.url, 'GET', '/page', sessionCookie(bob))).status).toBe(200);
-    expect(await adminJson('DELETE', `/api/subjects/${encodeURIComponent('no one')}/sessions`)).toEqual({
+    expect(
+      await adminJson('DELETE', `/api/subjects/${encodeURIComponent('no one')}/sessions`),
+    ).toEqual({
       revoked: 0,
     });
   });
 
   it('explains the policy for given attributes and shows the policy in force', async () => {
-    const explained = await adminJson('GET', '/api/explain?roles=admin,dev&userType=human&environment=test');
+    const explained = await adminJson(
+      'GET',
+      '/api/explain?roles=admin,dev&userType=human&environment=test',
+    );
     expect(explained).toMatchObject({
       input: { roles: ['admin', 'dev'], userType: 'human', environment: 'test', app: null },
       idle: { ms: 30_000, from: 'admins' },
@@ -427,8 +464,13 @@ describe('the admin API', () => {
 
 describe('an admin listener without a token', () => {
   it('refuses to start beyond loopback', async () => {
-    const lapse = createLapse({ policy: loadPolicy('version: 1\npolicy: { defaults: { idle: 1m, absolute: 1h } }', 'p.yaml') });
-    const observability = observeLapse(lapse, { audit: { destination: new LineSink() }, clockSkewIntervalMs: 0 });
+    const lapse = createLapse({
+      policy: loadPolicy('version: 1\npolicy: { defaults: { idle: 1m, absolute: 1h } }', 'p.yaml'),
+    });
+    const observability = observeLapse(lapse, {
+      audit: { destination: new LineSink() },
+      clockSkewIntervalMs: 0,
+    });
     for (const host of ['0.0.0.0', '::', '192.168.1.10']) {
       expect(() => createAdminServer({ observability, listen: { host, port: 0 } })).toThrow(
         expect.objectContaining({ code: 'LAPSE_CONFIG_ADMIN_UNPROTECTED' }),
@@ -443,11 +485,15 @@ describe('an admin listener without a token', () => {
     const port = new URL(adminUrl).port;
     expect((await admin('GET', '/api/sessions', {})).status).toBe(200);
     expect((await admin('GET', '/api/sessions', { host: `localhost:${port}` })).status).toBe(200);
-    expect((await admin('GET', '/api/sessions', { host: `evil.example:${port}` })).status).toBe(403);
+    expect((await admin('GET', '/api/sessions', { host: `evil.example:${port}` })).status).toBe(
+      403,
+    );
     const revoke = `/api/sessions/${hashSessionId(id)}`;
     expect((await admin('DELETE', revoke, { origin: 'https://evil.example' })).status).toBe(403);
     expect((await rawRequest(running.url, 'GET', '/page', sessionCookie(id))).status).toBe(200);
-    expect((await admin('DELETE', revoke, { origin: `http://127.0.0.1:${port}` })).status).toBe(200);
+    expect((await admin('DELETE', revoke, { origin: `http://127.0.0.1:${port}` })).status).toBe(
+      200,
+    );
   });
 });
 
@@ -496,5 +542,3 @@ function openStream(path: string): Promise<{ next(): Promise<unknown>; close(): 
     req.end();
   });
 }
-
-

@@ -1,6 +1,7 @@
 // The lapse gateway in its own process (forked by run.mjs with --expose-gc).
-// It waits for `{ cmd: 'start', yaml }`, builds the gateway from that
-// lapse.yaml with the real loader, listens, and sends `{ ready: true, url }`.
+// It waits for `{ cmd: 'start', yaml, auditFile? }`, builds the gateway from that
+// lapse.yaml with the real loader (with `auditFile`: metrics, audit log to that
+// file and anomaly detection on), listens, and sends `{ ready: true, url }`.
 // Then it answers, over IPC:
 //
 //   { cmd: 'heap' }           process.memoryUsage() after two full GCs, and the open WebSockets
@@ -49,7 +50,7 @@ async function answer(message) {
 
 process.on('message', (message) => {
   if (message?.cmd === 'start') {
-    start(message.yaml).then(
+    start(message.yaml, message.auditFile).then(
       (url) => process.send({ ready: true, url }),
       (error) => {
         console.error(error);
@@ -64,9 +65,13 @@ process.on('message', (message) => {
   );
 });
 
-async function start(yaml) {
+async function start(yaml, auditFile) {
   const config = loadGatewayConfig(yaml, 'bench-gateway.yaml', {});
-  gateway = await createGateway({ config, logger: createGatewayLogger({ level: 'silent' }) });
+  gateway = await createGateway({
+    config,
+    logger: createGatewayLogger({ level: 'silent' }),
+    ...(auditFile === undefined ? {} : { observability: { audit: { destination: auditFile } } }),
+  });
   return gateway.listen();
 }
 

@@ -73,7 +73,14 @@ function envNumber(name, fallback, { min = 1, integer = true } = {}) {
 }
 
 const PHASES = ['http', 'rate', 'ws'];
-const TARGET_NAMES = ['direct', 'gateway', 'gateway-sqlite', 'http-proxy', 'nginx'];
+const TARGET_NAMES = [
+  'direct',
+  'gateway',
+  'gateway-observed',
+  'gateway-sqlite',
+  'http-proxy',
+  'nginx',
+];
 const options = {
   durationSeconds: envNumber('BENCH_DURATION', 10),
   rounds: 0,
@@ -148,11 +155,19 @@ function gatewayExecArgv(profileName) {
   return argv;
 }
 
-/** Start a gateway child from `yaml`; a target handle. */
-async function startGateway(name, yaml) {
+/**
+ * Start a gateway child from `yaml`; a target handle. `observe`: with metrics,
+ * the audit log (to a file, synchronous writes) and anomaly detection on, as
+ * `lapse serve` runs them.
+ */
+async function startGateway(name, yaml, observe = false) {
+  const auditFile = observe
+    ? join(mkdtempSync(join(tmpdir(), 'lapse-bench-audit-')), 'audit.log')
+    : undefined;
+  if (auditFile !== undefined) removeAtExit(join(auditFile, '..'));
   const child = await startNodeChild(name, here('./gateway-child.mjs'), {
     execArgv: gatewayExecArgv(name),
-    init: { cmd: 'start', yaml },
+    init: { cmd: 'start', yaml, auditFile },
   });
   return { child, url: child.info.url, pids: () => [child.pid], stop: child.stop };
 }
@@ -175,6 +190,18 @@ function httpTargets() {
       label: 'lapse gateway, memory store',
       start: (upstream) =>
         startGateway('gateway', throughputGatewayYaml(upstream.url, '{ type: memory }')),
+      isEnforced: true,
+      isRateTarget: true,
+    },
+    {
+      name: 'gateway-observed',
+      label: 'lapse gateway, memory store, metrics + audit + anomalies on',
+      start: (upstream) =>
+        startGateway(
+          'gateway-observed',
+          throughputGatewayYaml(upstream.url, '{ type: memory }'),
+          true,
+        ),
       isEnforced: true,
       isRateTarget: true,
     },
@@ -564,6 +591,7 @@ async function webSocketPhase(upstream) {
 // -- report ------------------------------------------------------------------
 
 const RATIOS = [
+  ['gateway-observed', 'gateway', 'observability on / off (target >= 0.95)'],
   ['gateway', 'http-proxy', 'gateway / plain Node proxy'],
   ['gateway', 'nginx', 'gateway / nginx'],
   ['gateway', 'direct', 'gateway / direct'],

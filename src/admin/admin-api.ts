@@ -33,7 +33,11 @@ function one(query: URLSearchParams, name: string): string | undefined {
 }
 
 function badQuery(error: OptionError): HttpResponseSpec {
-  return jsonResponse(400, { error: 'bad_request', parameter: error.option, message: error.message });
+  return jsonResponse(400, {
+    error: 'bad_request',
+    parameter: error.option,
+    message: error.message,
+  });
 }
 
 /** Run a handler: a bad query is 400, an unreachable store 503, nothing else is caught. */
@@ -43,7 +47,10 @@ async function answering(run: () => Promise<HttpResponseSpec>): Promise<HttpResp
   } catch (error) {
     if (error instanceof OptionError) return badQuery(error);
     if (error instanceof StoreUnavailableError) {
-      return jsonResponse(503, { error: 'store_unavailable', message: 'the session store cannot be reached' });
+      return jsonResponse(503, {
+        error: 'store_unavailable',
+        message: 'the session store cannot be reached',
+      });
     }
     throw error;
   }
@@ -76,7 +83,12 @@ export class AdminApi {
       }
       const limitText = one(query, 'limit');
       const limit = limitText === undefined ? DEFAULT_PAGE : Number(limitText);
-      if (!/^\d+$/.test(limitText ?? '1') || !Number.isSafeInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+      if (
+        !/^\d+$/.test(limitText ?? '1') ||
+        !Number.isSafeInteger(limit) ||
+        limit < 1 ||
+        limit > MAX_PAGE
+      ) {
         throw new OptionError('limit', `expected a whole number 1..${MAX_PAGE}`);
       }
       const subject = one(query, 'subject');
@@ -95,9 +107,17 @@ export class AdminApi {
       const { audit } = this.#observability;
       const sessions = page.records
         .map((record) =>
-          adminSessionView(record, page.now, this.#authority, audit.sessionRef(record.idHash), this.#context),
+          adminSessionView(
+            record,
+            page.now,
+            this.#authority,
+            audit.sessionRef(record.idHash),
+            this.#context,
+          ),
         )
-        .filter((session) => state !== 'active' && state !== 'warning' ? true : session.state === state);
+        .filter((session) =>
+          state !== 'active' && state !== 'warning' ? true : session.state === state,
+        );
       return jsonResponse(200, { now: page.now, sessions, next: page.next });
     });
   }
@@ -112,7 +132,13 @@ export class AdminApi {
       const { audit } = this.#observability;
       return jsonResponse(200, {
         outcome: outcome.outcome,
-        session: adminSessionView(outcome.record, now, this.#authority, audit.sessionRef(id), this.#context),
+        session: adminSessionView(
+          outcome.record,
+          now,
+          this.#authority,
+          audit.sessionRef(id),
+          this.#context,
+        ),
       });
     });
   }

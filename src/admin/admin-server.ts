@@ -52,6 +52,12 @@ function methodNotAllowed(allow: string): HttpResponseSpec {
 
 const NOT_FOUND = jsonResponse(404, { error: 'not_found' });
 
+/**
+ * Says whether a token is needed and whether the one presented is right,
+ * without a 401 (which browsers log as an error): the dashboard's first call.
+ */
+const AUTH_PATH = '/api/auth';
+
 /** What a route returns when it already answered with a stream. */
 const STREAMED: HttpResponseSpec = Object.freeze({ status: 0, headers: [] });
 
@@ -131,7 +137,10 @@ export class AdminServer {
         const address = this.address as AddressInfo;
         const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
         const url = `http://${shown}:${address.port}`;
-        this.#logger?.info({ event: 'admin.listen', url, hasToken: this.#token !== undefined }, `admin listening on ${url}`);
+        this.#logger?.info(
+          { event: 'admin.listen', url, hasToken: this.#token !== undefined },
+          `admin listening on ${url}`,
+        );
         resolve(url);
       });
     });
@@ -170,8 +179,24 @@ export class AdminServer {
         body: await metrics.metricsText(),
       });
     }
+    if (path === AUTH_PATH) {
+      if (method !== 'GET' && method !== 'HEAD') return send(res, methodNotAllowed('GET, HEAD'));
+      return send(
+        res,
+        jsonResponse(200, {
+          tokenRequired: this.#token !== undefined,
+          authorized: this.#token?.accepts(req.headers.authorization) ?? true,
+        }),
+      );
+    }
     if (!path.startsWith('/api/')) return send(res, NOT_FOUND);
-    const response = await this.#route(req, res, method, path.slice('/api/'.length), url.searchParams);
+    const response = await this.#route(
+      req,
+      res,
+      method,
+      path.slice('/api/'.length),
+      url.searchParams,
+    );
     if (response !== STREAMED) send(res, response);
   }
 
@@ -191,7 +216,7 @@ export class AdminServer {
       }
       return undefined;
     }
-    if (this.#assets.has(path)) return undefined;
+    if (this.#assets.has(path) || path === AUTH_PATH) return undefined;
     if (this.#token.accepts(req.headers.authorization)) return undefined;
     return jsonResponse(401, { error: 'unauthorized' }, [
       ['WWW-Authenticate', 'Bearer realm="lapse-admin"'],
@@ -209,13 +234,15 @@ export class AdminServer {
     const isRead = method === 'GET' || method === 'HEAD';
     switch (parts[0]) {
       case 'sessions': {
-        if (parts.length === 1) return isRead ? this.#api.sessions(query) : methodNotAllowed('GET, HEAD');
+        if (parts.length === 1)
+          return isRead ? this.#api.sessions(query) : methodNotAllowed('GET, HEAD');
         const id = parts.length === 2 ? segment(parts[1] as string) : undefined;
         if (id === undefined) return NOT_FOUND;
         return method === 'DELETE' ? this.#api.revokeSession(id) : methodNotAllowed('DELETE');
       }
       case 'subjects': {
-        const subject = parts.length === 3 && parts[2] === 'sessions' ? segment(parts[1] as string) : undefined;
+        const subject =
+          parts.length === 3 && parts[2] === 'sessions' ? segment(parts[1] as string) : undefined;
         if (subject === undefined) return NOT_FOUND;
         return method === 'DELETE' ? this.#api.revokeSubject(subject) : methodNotAllowed('DELETE');
       }
@@ -239,7 +266,11 @@ export class AdminServer {
   }
 
   /** Answer an event stream; resolves with nothing to send once the stream ends. */
-  async #stream(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): Promise<HttpResponseSpec> {
+  async #stream(
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: URLSearchParams,
+  ): Promise<HttpResponseSpec> {
     let after: number | undefined;
     try {
       const lastEventId = req.headers['last-event-id'];
@@ -249,7 +280,11 @@ export class AdminServer {
           : wholeNumber(query, 'after');
     } catch (error) {
       if (error instanceof OptionError) {
-        return jsonResponse(400, { error: 'bad_request', parameter: error.option, message: error.message });
+        return jsonResponse(400, {
+          error: 'bad_request',
+          parameter: error.option,
+          message: error.message,
+        });
       }
       throw error;
     }

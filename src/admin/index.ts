@@ -14,7 +14,13 @@
  */
 
 export * from '../observe/index.js';
-export { AdminApi, DEFAULT_PAGE, MAX_PAGE, SESSION_STATES, type SessionStateFilter } from './admin-api.js';
+export {
+  AdminApi,
+  DEFAULT_PAGE,
+  MAX_PAGE,
+  SESSION_STATES,
+  type SessionStateFilter,
+} from './admin-api.js';
 export {
   AdminServer,
   type AdminServerOptions,

@@ -1,5 +1,5 @@
-import type { EnforcementContext } from '../policy/types.js';
 import { warnAtOf } from '../observe/session-census.js';
+import type { EnforcementContext } from '../policy/types.js';
 import type { SessionAuthority } from '../session/authority.js';
 import { expiryAt } from '../session/decide.js';
 import type { EndReason, SessionRecord } from '../session/types.js';

@@ -3,6 +3,7 @@ import { checkCommand } from './commands/check.js';
 import { explainCommand } from './commands/explain.js';
 import { schemaCommand } from './commands/schema.js';
 import { serveCommand } from './commands/serve.js';
+import { sessionsCommand } from './commands/sessions.js';
 import { simulateCommand } from './commands/simulate.js';
 import { ExitCode } from './exit-codes.js';
 import { type CliOutput, processOutput } from './output.js';
@@ -26,7 +27,14 @@ export async function runCli(
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (text) => output.out(text), writeErr: (text) => output.err(text) })
     .exitOverride();
-  for (const make of [checkCommand, explainCommand, simulateCommand, schemaCommand, serveCommand]) {
+  for (const make of [
+    checkCommand,
+    explainCommand,
+    simulateCommand,
+    schemaCommand,
+    serveCommand,
+    sessionsCommand,
+  ]) {
     program.addCommand(
       make(output, setExit)
         .exitOverride()

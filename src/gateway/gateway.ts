@@ -5,21 +5,21 @@ import { pipeline, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { Agent, type Dispatcher } from 'undici';
 import { nodeRequest, sendNodeResponse } from '../adapters/node/node-request.js';
+import { type AdminServer, createAdminServer } from '../admin/admin-server.js';
+import { OptionError } from '../errors.js';
 import { pathOf } from '../http/http-request.js';
 import { createLapse, type Lapse, RESERVED_PREFIX } from '../http/lapse.js';
 import { type HttpResponseSpec, jsonResponse } from '../http/rejection.js';
 import type { RequestSession } from '../http/request-session.js';
-import type { CompiledPolicy } from '../policy/compiled-policy.js';
-import type { Policy } from '../policy/types.js';
-import { SessionAuthority } from '../session/authority.js';
-import type { SessionStore } from '../store/session-store.js';
-import { type AdminServer, createAdminServer } from '../admin/admin-server.js';
-import { OptionError } from '../errors.js';
 import {
   type Observability,
   type ObservabilityOptions,
   observeLapse,
 } from '../observe/observability.js';
+import type { CompiledPolicy } from '../policy/compiled-policy.js';
+import type { Policy } from '../policy/types.js';
+import { SessionAuthority } from '../session/authority.js';
+import type { SessionStore } from '../store/session-store.js';
 import { BodyLimit, BodyTooLargeError } from './body-limit.js';
 import {
   CLIENT_SCRIPT_PATH,
@@ -166,7 +166,10 @@ export class Gateway {
       });
       this.#observability.metrics.setWebSocketProvider(() => this.#bridge.connectionCount);
     } else if (observe.admin === true) {
-      throw new OptionError('admin', 'the admin listener needs observability: pass observability: {}');
+      throw new OptionError(
+        'admin',
+        'the admin listener needs observability: pass observability: {}',
+      );
     }
     if (observe.admin === true && this.#observability !== undefined) {
       this.#admin = createAdminServer({

@@ -127,7 +127,9 @@ export class Lapse {
           session: new RequestSession(this.#settings, context, carried, undefined, sink),
         };
       }
-      const verdict = await this.#check(carried, context, passive ? 'peek' : 'touch');
+      const mode = passive ? 'peek' : 'touch';
+      const verdict = await this.#check(carried, context, mode);
+      this.#reportVerdict(verdict, mode, startedAt);
       if (verdict.ok) sink.set(SESSION_HEADER, sessionHeaderValue(verdict.status));
       if (verdict.ok || isPublic) {
         return {
@@ -174,7 +176,9 @@ export class Lapse {
     try {
       const read = this.#settings.carrier.read(request);
       const carried = read instanceof Promise ? await read : read;
-      return await this.#check(carried, context, mode);
+      const verdict = await this.#check(carried, context, mode);
+      this.#reportVerdict(verdict, mode, startedAt);
+      return verdict;
     } catch (error) {
       if (error instanceof StoreUnavailableError) this.#reportFailure('unavailable', startedAt);
       throw error;
@@ -199,38 +203,6 @@ export class Lapse {
   }
 
   #check(carried: CarriedSession, context: EnforcementContext, mode: CheckMode): Promise<Verdict> {
-    if (this.#checkListeners.size === 0) return this.#decide(carried, context, mode);
-    const startedAt = performance.now();
-    return this.#reported(this.#decide(carried, context, mode), mode !== 'peek', startedAt);
-  }
-
-  async #reported(decided: Promise<Verdict>, isActivity: boolean, startedAt: number) {
-    const verdict = await decided;
-    this.#report({
-      outcome: 'verdict',
-      verdict,
-      passive: !isActivity,
-      seconds: (performance.now() - startedAt) / 1000,
-    });
-    return verdict;
-  }
-
-  #reportFailure(outcome: 'unavailable' | 'unverified', startedAt: number): void {
-    if (this.#checkListeners.size === 0) return;
-    this.#report({ outcome, seconds: Math.max(0, performance.now() - startedAt) / 1000 });
-  }
-
-  #report(report: CheckReport): void {
-    for (const listener of this.#checkListeners) {
-      try {
-        listener(report);
-      } catch (error) {
-        console.error('lapse: a check listener failed', error);
-      }
-    }
-  }
-
-  #decide(carried: CarriedSession, context: EnforcementContext, mode: CheckMode): Promise<Verdict> {
     const { authority } = this.#settings;
     switch (carried.kind) {
       case 'none':
@@ -245,6 +217,32 @@ export class Lapse {
           passive: mode === 'peek',
           extend: mode === 'extend',
         });
+    }
+  }
+
+  /** Tell the check listeners of a verdict reached since `startedAt` (a `performance.now()`). */
+  #reportVerdict(verdict: Verdict, mode: CheckMode, startedAt: number): void {
+    if (this.#checkListeners.size === 0) return;
+    this.#report({
+      outcome: 'verdict',
+      verdict,
+      passive: mode === 'peek',
+      seconds: (performance.now() - startedAt) / 1000,
+    });
+  }
+
+  #reportFailure(outcome: 'unavailable' | 'unverified', startedAt: number): void {
+    if (this.#checkListeners.size === 0) return;
+    this.#report({ outcome, seconds: Math.max(0, performance.now() - startedAt) / 1000 });
+  }
+
+  #report(report: CheckReport): void {
+    for (const listener of this.#checkListeners) {
+      try {
+        listener(report);
+      } catch (error) {
+        console.error('lapse: a check listener failed', error);
+      }
     }
   }
 
@@ -284,7 +282,10 @@ export class Lapse {
       else if (carried.kind === 'token') await authority.revokeToken(carried.key, 'logout');
       return respond(jsonResponse(200, { ok: true }, this.#clearCookie(carried)));
     }
-    const verdict = await this.#check(carried, context, endpoint === 'extend' ? 'extend' : 'peek');
+    const mode = endpoint === 'extend' ? 'extend' : 'peek';
+    const startedAt = this.#checkListeners.size === 0 ? 0 : performance.now();
+    const verdict = await this.#check(carried, context, mode);
+    this.#reportVerdict(verdict, mode, startedAt);
     if (!verdict.ok) {
       return respond(
         jsonResponse(401, { error: 'session_expired', reason: verdict.reason }, [

@@ -41,7 +41,10 @@ export class EndsTimeline {
   constructor(options: EndsTimelineOptions = {}) {
     const bucketMs = options.bucketMs ?? 60_000;
     if (!Number.isSafeInteger(bucketMs) || bucketMs < 1) {
-      throw new OptionError('bucketMs', `expected a whole number of ms >= 1, got ${String(bucketMs)}`);
+      throw new OptionError(
+        'bucketMs',
+        `expected a whole number of ms >= 1, got ${String(bucketMs)}`,
+      );
     }
     const bucketCount = options.bucketCount ?? 60;
     if (!Number.isSafeInteger(bucketCount) || bucketCount < 1 || bucketCount > 10_000) {

@@ -373,7 +373,7 @@ export class MemoryStore implements SessionStore {
     let bound: string | undefined;
     const consider = (slot: number): void => {
       const idHash = this.#refs[slot * REF_STRIDE + ID_HASH] as string;
-      if (after !== undefined && idHash < after) return;
+      if (after !== undefined && idHash <= after) return;
       if (bound !== undefined && idHash >= bound) return;
       if (!this.#matches(slot, checked, now)) return;
       lowest.push(idHash);

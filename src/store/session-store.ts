@@ -258,7 +258,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 /**
  * The cursor after `idHash` for a store ordered by idHash (memory, SQLite).
  * Opaque to callers: `tag` names the store, so one store's cursor is not
- * taken for another's, and any key (not only canonical hashes) round-trips.
+ * taken for another's, and any key that is well-formed UTF-16 round-trips, not
+ * only canonical hashes (a key with a lone surrogate would come back as U+FFFD).
  *
  * @example
  * encodeKeyCursor('m', 'abc'); // 'm.YWJj'

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { startDemoApp } from '../../demo/app.mjs';
+import type { ObservabilityOptions } from '../../src/observe/observability.js';
 import type { SessionStore } from '../../src/store/session-store.js';
 import { type RunningGateway, startGateway } from './gateway-harness.js';
 
@@ -22,6 +23,11 @@ export async function startDemoBehindGateway(
     /** The session store (a test clock in it); default: the in-memory store the config names. */
     readonly store?: SessionStore;
     readonly replace?: ReadonlyArray<[string, string]>;
+    /** `env:NAME` values of the config. */
+    readonly env?: Record<string, string>;
+    /** Metrics, audit and anomalies (`lapse/admin`); with `admin`, the admin listener too. */
+    readonly observability?: ObservabilityOptions;
+    readonly admin?: boolean;
   } = {},
 ): Promise<DemoBehindGateway> {
   const app = await startDemoApp({ port: 0, tickIntervalMs: options.tickIntervalMs ?? 200 });
@@ -41,6 +47,9 @@ export async function startDemoBehindGateway(
   const gateway = await startGateway(yaml, {
     file,
     ...(options.store === undefined ? {} : { store: options.store }),
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.observability === undefined ? {} : { observability: options.observability }),
+    ...(options.admin === undefined ? {} : { admin: options.admin }),
   });
   return {
     url: gateway.url,

@@ -2,15 +2,16 @@
  * lapse admin dashboard: a plain ES module the admin listener serves as is.
  *
  * Data flow
- * - Boot: GET /api/stats says whether a token is needed. A 401, then or later,
+ * - Boot: GET /api/auth says whether a token is needed. A 401 later,
  *   stops every loop and shows the token form; the token is kept in
  *   sessionStorage and sent as `Authorization: Bearer` on every API request.
  * - Polling: sessions every 2 s (as many pages as "Load more" opened), stats
  *   every 5 s (counters, chart), the policy at start and on `policy.reload`.
- * - Live feed: GET /api/events as server-sent events read with fetch (an
- *   EventSource cannot send Authorization). A drop reconnects after 1, 2, 5 s
- *   from ?after=<last seq>; a stream that never opens is replaced by polling
- *   the JSON form every 2 s. A `session.*` event refreshes the sessions at once.
+ * - Live feed: GET /api/events?after=<last seq, 0 at first> as server-sent
+ *   events read with fetch (an EventSource cannot send Authorization). A drop
+ *   reconnects after 1, 2, 5 s; a stream that never opens is replaced by
+ *   polling the JSON form every 2 s. A `session.*` event refreshes the
+ *   sessions at once.
  * - Time: `now` in an answer is the store's clock. We keep the latest with the
  *   browser time it arrived, so store time = now + (Date.now() - receivedAt),
  *   and countdowns tick locally every second on the server's clock.
@@ -39,7 +40,7 @@ const TEXT = {
     allowed: 'Allowed',
     passive: 'Passive',
     rejected: 'Rejected',
-    unavailable: 'Store unavailable',
+    unavailable: 'Unavailable',
     unverified: 'Unverified',
   },
   none: '—',
@@ -79,6 +80,7 @@ const STREAM_IDLE_MS = 45_000;
 const STREAM_GIVE_UP = 4;
 const MAX_EVENTS = 200;
 const REASONS = ['idle', 'absolute', 'revoked'];
+const CELLS = ['subject', 'roles', 'userType', 'rule', 'state', 'idle', 'absolute', 'actions'];
 const UNITS = { d: 86_400_000, h: 3_600_000, min: 60_000, s: 1000 };
 
 /** All mutable state; a new `epoch` stops the loops of the previous one. */
@@ -93,10 +95,11 @@ const app = {
   noticeTimer: 0,
   stream: '',
   streamAbort: null,
-  lastSeq: null,
+  lastSeq: 0, // `after` 0 asks for every kept event; without `after` the stream sends only new ones
   view: { gen: 0, pages: 1, next: null, busy: false, again: false },
   rows: new Map(),
   armTimers: new WeakMap(),
+  statsTimer: 0,
 };
 
 // ---------------------------------------------------------------- helpers
@@ -249,10 +252,19 @@ function boot() {
   connect();
 }
 
-/** First contact: a 401 shows the form, anything else starts the dashboard. */
+/**
+ * First contact: GET /api/auth says whether a token is needed and whether the
+ * one kept is right (never a 401, which browsers log as an error); without a
+ * good one the form shows, otherwise the dashboard starts.
+ */
 async function connect() {
   let stats = null;
   try {
+    const auth = await api('/api/auth');
+    if (auth.tokenRequired && !auth.authorized) {
+      unauthorized();
+      return;
+    }
     stats = await api('/api/stats');
   } catch (err) {
     if (err.status === 401) return;
@@ -429,16 +441,7 @@ function createRow(session) {
       TEXT.action[action],
     );
   const row = { tr, session, revoke: button('revoke'), revokeSubject: button('revoke-subject') };
-  for (const name of [
-    'subject',
-    'roles',
-    'userType',
-    'rule',
-    'state',
-    'idle',
-    'absolute',
-    'actions',
-  ]) {
+  for (const name of CELLS) {
     row[name] = tr.appendChild(el('td', { class: `col-${name}` }));
   }
   row.name = el('span', { class: 'subject', id: nameId });
@@ -535,6 +538,12 @@ async function revoke(action, { id, subject }) {
 /** GET /api/stats */
 async function loadStats() {
   renderStats(await api('/api/stats'));
+}
+
+/** Stats again shortly (after events); a burst of them makes one request. */
+function statsSoon() {
+  clearTimeout(app.statsTimer);
+  app.statsTimer = setTimeout(() => guarded('stats', loadStats), 500);
 }
 
 /** The counters row and the chart. */
@@ -700,9 +709,9 @@ async function runEventStream(epoch) {
 /** One stream connection, until it ends, fails or goes quiet. */
 async function readEventStream(onOpen) {
   // A restarted server counts seq from 1 again: then start over without `after`.
-  if (app.lastSeq !== null) {
+  if (app.lastSeq > 0) {
     const head = await api(`/api/events?after=${app.lastSeq}&limit=1`);
-    if (head.lastSeq < app.lastSeq) app.lastSeq = null;
+    if (head.lastSeq < app.lastSeq) app.lastSeq = 0;
   }
   const controller = new AbortController();
   app.streamAbort = controller;
@@ -713,9 +722,8 @@ async function readEventStream(onOpen) {
   };
   expectWithin(TIMEOUT_MS);
   try {
-    const query = app.lastSeq === null ? '' : `?after=${app.lastSeq}`;
     const init = { headers: headers('text/event-stream'), signal: controller.signal };
-    const res = await fetch(`/api/events${query}`, init);
+    const res = await fetch(`/api/events?after=${app.lastSeq}`, init);
     if (res.status === 401) throw unauthorized();
     if (!res.ok) throw apiError(res.status, 'http', `HTTP ${res.status}`);
     if (!res.body || !res.headers.get('content-type')?.startsWith('text/event-stream')) {
@@ -768,13 +776,12 @@ function onStreamMessage(message) {
 
 /** The polling fallback: GET /api/events?after=<seq>. */
 async function pollEvents() {
-  const query = app.lastSeq === null ? `limit=${MAX_EVENTS}` : `after=${app.lastSeq}`;
-  const body = await api(`/api/events?${query}`);
-  if (app.lastSeq !== null && body.lastSeq < app.lastSeq) {
-    app.lastSeq = null; // the server restarted: read its log from the start next time
+  const body = await api(`/api/events?after=${app.lastSeq}`);
+  if (body.lastSeq < app.lastSeq) {
+    app.lastSeq = 0; // the server restarted: read its log from the start next time
     return;
   }
-  if (body.missed > 0) notice(TEXT.missed(body.missed));
+  if (body.missed > 0 && app.lastSeq > 0) notice(TEXT.missed(body.missed));
   receiveEvents(body.events);
 }
 
@@ -782,15 +789,18 @@ async function pollEvents() {
 function receiveEvents(events) {
   const body = $('events-body');
   let touchesSessions = false;
+  let touchesStats = false;
   for (const event of events) {
     if (Number.isFinite(event.seq)) app.lastSeq = event.seq;
     const name = String(event.event ?? '');
     body.prepend(eventRow(event, name));
     touchesSessions ||= name.startsWith('session.');
+    touchesStats ||= touchesSessions || name.startsWith('anomaly.');
     if (name === 'policy.reload') guarded('policy', loadPolicy);
   }
   while (body.rows.length > MAX_EVENTS) body.lastElementChild.remove();
   if (touchesSessions) refreshSessions();
+  if (touchesStats) statsSoon();
 }
 
 /** The colour family of an event name. */

@@ -149,7 +149,11 @@ describe('loadGatewayConfig: a valid file', () => {
         limits: { maxHeaderBytes: 32_768, maxBodyBytes: 1_048_576, upstreamTimeoutMs: 45_000 },
         development: true,
       },
-      admin: { listen: { host: '::', port: 7778 }, token: { secret: ADMIN_TOKEN } },
+      admin: {
+        listen: { host: '::', port: 7778 },
+        token: { secret: ADMIN_TOKEN },
+        audit: 'stdout',
+      },
     });
     expect(config.policy).toEqual(loadPolicy(FULL, 'lapse.yaml'));
     expect(config.store.type === 'redis' && config.store.url).toBeInstanceOf(Secret);
@@ -185,7 +189,7 @@ describe('loadGatewayConfig: a valid file', () => {
         limits: { maxHeaderBytes: 16_384, maxBodyBytes: 10_485_760, upstreamTimeoutMs: 30_000 },
         development: false,
       },
-      admin: { listen: { host: '127.0.0.1', port: 7778 } },
+      admin: { listen: { host: '127.0.0.1', port: 7778 }, audit: 'stdout' },
     });
   });
 
@@ -197,7 +201,7 @@ describe('loadGatewayConfig: a valid file', () => {
     );
     expect(config.store).toEqual({ type: 'sqlite', path: './lapse.db' });
     expect(config.identity).toEqual({ mode: 'upstream' });
-    expect(config.admin).toEqual({ listen: { host: '127.0.0.1', port: 7778 } });
+    expect(config.admin).toEqual({ listen: { host: '127.0.0.1', port: 7778 }, audit: 'stdout' });
     expect(config.gateway.limits.upstreamTimeoutMs).toBe(30_000);
     expect(config.gateway.public).toEqual([]);
   });
@@ -293,10 +297,23 @@ describe('loadGatewayConfig: every problem has a code and a position', () => {
     });
   });
 
+  it('takes the audit destination and a salt from the environment, never quoting a short salt', () => {
+    const config = loadGatewayConfig(
+      yaml(...HEAD, ...ROUTES, 'admin: { audit: ./audit.log, auditSalt: env:SALT }'),
+      'lapse.yaml',
+      { SALT: 'a-salt-of-sixteen-or-more' },
+    );
+    expect(config.admin.audit).toBe('./audit.log');
+    expect(config.admin.auditSalt?.value()).toBe('a-salt-of-sixteen-or-more');
+    const issue = onlyIssue(yaml(...HEAD, ...ROUTES, 'admin: { auditSalt: short-salt }'));
+    expect(issue.path).toEqual(['admin', 'auditSalt']);
+    expect(issue.message).not.toContain('short-salt');
+  });
+
   it('suggests the key probably meant and lists the allowed ones', () => {
     const issue = onlyIssue(yaml(...HEAD, ...ROUTES, 'admin: { tokn: x }'));
     expect(issue.message).toBe(
-      'unknown key "tokn" in admin; did you mean "token"? (allowed: listen, token)',
+      'unknown key "tokn" in admin; did you mean "token"? (allowed: listen, token, audit, auditSalt)',
     );
     expect(issue.path).toEqual(['admin', 'tokn']);
   });

@@ -25,7 +25,7 @@ import {
 import { generateSessionId, hashSessionId } from '../../session/session-id.js';
 import type { EndReason, SessionRecord } from '../../session/types.js';
 import { RedisStore, type RedisStoreOptions } from './index.js';
-import { KeySpace } from './keys.js';
+import { KeySpace, subjectSlot } from './keys.js';
 import { decodeRecord, encodeRecord } from './record-codec.js';
 import { EXPIRE } from './scripts.js';
 
@@ -172,6 +172,7 @@ describe('RedisStore connections', () => {
     await expect(own.access(newIdHash(), 'touch', STANDARD)).rejects.toMatchObject({
       code: ErrorCodes.STORE_UNAVAILABLE,
     });
+    await expect(own.list()).rejects.toMatchObject({ code: ErrorCodes.STORE_UNAVAILABLE });
   });
 
   it('rejects at once, failing closed, when Redis is not there from the start', async () => {
@@ -184,6 +185,9 @@ describe('RedisStore connections', () => {
       code: ErrorCodes.STORE_UNAVAILABLE,
     });
     await expect(store.ready()).rejects.toMatchObject({ code: ErrorCodes.STORE_UNAVAILABLE });
+    await expect(store.list({ state: 'any' })).rejects.toMatchObject({
+      code: ErrorCodes.STORE_UNAVAILABLE,
+    });
     expect(Date.now() - started).toBeLessThan(4_500);
   });
 });
@@ -280,6 +284,83 @@ describe('RedisStore on the wire', () => {
     }
   });
 
+  it('walks an empty store, all 4096 shards, in well under a second, with one TIME and pipelined ZRANGEs', async () => {
+    const store = open({ redis: server.url });
+    await store.ready();
+    await store.list();
+    await admin.config('RESETSTAT');
+    const started = performance.now();
+    const page = await store.list({ state: 'any', limit: 1000 });
+    const elapsedMs = performance.now() - started;
+    expect(page).toMatchObject({ records: [], next: null });
+    expect(elapsedMs).toBeLessThan(500);
+    expect(await commandCalls()).toEqual({ time: 1, zrange: 4096 });
+  });
+
+  it('only reads while listing: TIME, ZRANGE and GET, nothing written', async () => {
+    const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
+    const store = open({ redis: server.url, clock });
+    const ids = Array.from({ length: 30 }, () => newIdHash());
+    for (const [i, idHash] of ids.entries()) {
+      await store.create(idHash, { subject: `s${i % 4}` }, STANDARD);
+    }
+    await store.revoke(ids[0] as string, 'logout');
+    clock.advance(HOUR);
+    await admin.config('RESETSTAT');
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await store.list({ state: 'any', limit: 7, ...(cursor ? { cursor } : {}) });
+      seen.push(...page.records.map((record) => record.idHash));
+      cursor = page.next ?? undefined;
+    } while (cursor !== undefined);
+    expect(seen.sort()).toEqual([...ids].sort());
+    const calls = await commandCalls();
+    expect(Object.keys(calls).sort()).toEqual(['get', 'zrange']);
+    // Each page reads each record once, and the page that ends short of its
+    // limit + 1 reads the rest of the shards.
+    expect(calls.get).toBeLessThanOrEqual(30 + 5 * 8);
+  });
+
+  it('keeps an ended session in its index until purgeAt, so list still finds it after the sweep', async () => {
+    const clock = new ManualClock(Math.floor(Date.now() / 1000) * 1000);
+    const keyPrefix = newPrefix();
+    const store = open({ redis: server.url, keyPrefix, clock, retainEndedMs: HOUR });
+    const keys = new KeySpace(keyPrefix);
+    const short = new CompiledPolicy(policyOf(MINUTE, 8 * HOUR)).forContext({});
+    const [due, revoked] = [newIdHash(), newIdHash()];
+    await store.create(due, { subject: 'p' }, short);
+    await store.create(revoked, { subject: 'p' }, short);
+    await store.revoke(revoked, 'logout');
+    clock.advance(MINUTE);
+    expect((await store.sweep()).map((record) => record.idHash)).toEqual([due]);
+    const shard = keys.shard(subjectSlot('p').shard);
+    expect(await admin.zcard(shard)).toBe(2);
+    const ended = await store.list({ state: 'ended' });
+    expect(ended.records.map((record) => record.idHash).sort()).toEqual([due, revoked].sort());
+    // At purgeAt the sweep drops the entries; the shard key goes with its last member.
+    const purgeAt = Math.max(...ended.records.map((record) => record.purgeAt));
+    clock.set(purgeAt);
+    expect(await store.sweep()).toEqual([]);
+    expect(await admin.zcard(shard)).toBe(0);
+    expect(await store.list({ state: 'any' })).toMatchObject({ records: [], next: null });
+  });
+
+  it("lists a record only from its own subject's index entry, never from a stray one", async () => {
+    const keyPrefix = newPrefix();
+    const store = open({ redis: server.url, keyPrefix });
+    const keys = new KeySpace(keyPrefix);
+    const idHash = newIdHash();
+    const { record } = await store.create(idHash, { subject: 'owner' }, STANDARD);
+    // What a create by another subject leaves for a moment when it finds the key taken.
+    const intruder = subjectSlot('intruder');
+    await admin.zadd(keys.shard(intruder.shard), Date.now() + HOUR, idHash + intruder.fingerprint);
+    const page = await store.list({ state: 'any' });
+    expect(page.records).toEqual([record]);
+    expect((await store.list({ subject: 'intruder' })).records).toEqual([]);
+    expect((await store.list({ subject: 'owner' })).records).toEqual([record]);
+  });
+
   it('stores no session id anywhere, only its SHA-256', async () => {
     const keyPrefix = newPrefix();
     const store = open({ redis: server.url, keyPrefix });
@@ -370,6 +451,18 @@ describe('RedisStore on Redis Cluster', () => {
       await vi.waitFor(() => expect(heard.sort()).toEqual([b, successor].sort()), {
         timeout: 2_000,
       });
+      // list reads one key per command (ZRANGE, GET), never across slots.
+      const listed: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.list({ state: 'any', limit: 1, ...(cursor ? { cursor } : {}) });
+        listed.push(...page.records.map((record) => record.idHash));
+        cursor = page.next ?? undefined;
+      } while (cursor !== undefined);
+      expect(listed.sort()).toEqual([a, b, c, successor].sort());
+      const alice = await store.list({ subject: 'alice', state: 'ended' });
+      expect(alice.records.map((record) => record.idHash).sort()).toEqual([a, b, successor].sort());
+      expect((await store.list()).records).toEqual([]);
     } finally {
       await store.close();
       cluster.disconnect();

@@ -241,6 +241,7 @@ describe('SqliteStore file', () => {
       expect(error.cause).toMatchObject({ code: 'SQLITE_BUSY' });
       // A read needs no lock: the last committed state is still there.
       expectActive(await store.access(idHash, 'peek', STANDARD));
+      expect((await store.list()).records.map((record) => record.idHash)).toEqual([idHash]);
     } finally {
       holder.exec('ROLLBACK');
       holder.close();
@@ -248,7 +249,7 @@ describe('SqliteStore file', () => {
     expectActive(await store.access(idHash, 'touch', STANDARD));
   }, 15_000);
 
-  it('writes nothing for a peek that changes nothing', async () => {
+  it('writes nothing for a peek that changes nothing, a get, an idle sweep or a list', async () => {
     const path = await tempPath();
     const clock = new ManualClock(START);
     const store = open({ path, clock });
@@ -262,6 +263,9 @@ describe('SqliteStore file', () => {
       expectActive(await store.access(idHash, 'peek', IDLE_1M));
       await store.get(idHash);
       expect(await store.sweep()).toEqual([]);
+      clock.advance(MINUTE);
+      // A page over a session past its deadline, not yet swept: still no write.
+      expect((await store.list({ state: 'ended' })).records).toHaveLength(1);
       expect(version()).toBe(before);
       await store.access(idHash, 'touch', IDLE_1M);
       expect(version()).not.toBe(before);
@@ -283,6 +287,7 @@ describe('SqliteStore file', () => {
       () => store.rotate(newIdHash(), newIdHash(), {}),
       () => store.get(newIdHash()),
       () => store.sweep(),
+      () => store.list(),
     ]) {
       expect((await lapseError(call)).code).toBe(ErrorCodes.STORE_UNAVAILABLE);
     }
