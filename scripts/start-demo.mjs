@@ -9,10 +9,11 @@ import { fileURLToPath } from 'node:url';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = join(root, 'dist/cli/bin.js');
 const tsc = join(root, 'node_modules/typescript/bin/tsc');
-/** Written last by the build: when it is newer than every source, the build is current. */
+/** Written by the build after the compiled code: when it is newer than every source, the build is current. */
 const bundle = join(root, 'dist/browser/lapse-client.js');
 const APP_PORT = 3000;
 const GATEWAY_URL = 'http://127.0.0.1:8080/';
+const DASHBOARD_URL = 'http://127.0.0.1:7778/';
 const HEALTH_URL = `${GATEWAY_URL}healthz`;
 const HEALTH_WAIT_MS = 15_000;
 /** How long the gateway gets to stop after a forwarded signal before it is killed. */
@@ -38,12 +39,13 @@ function buildIfNeeded() {
     process.exit(1);
   }
   console.log('building…');
-  // The same three steps as `npm run build`: the package, the browser code, and the
-  // browser SDK bundle the gateway serves at /_lapse/client.js (built last).
+  // The same steps as `npm run build`: the package, the browser code, the browser SDK
+  // bundle the gateway serves at /_lapse/client.js, and the admin dashboard's files.
   for (const args of [
     [tsc, '-p', 'tsconfig.build.json'],
     [tsc, '-p', 'tsconfig.browser.build.json'],
     [join(root, 'scripts/build-client.mjs')],
+    [join(root, 'scripts/copy-dashboard.mjs')],
   ]) {
     const build = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
     if (build.status !== 0) {
@@ -92,6 +94,8 @@ function printBanner() {
               (the gateway; the app on http://127.0.0.1:${APP_PORT} sits behind it)
     Users     are signed out after 2 minutes without activity, warned 30 s before.
     Admins    get a warning 20 s before the 60 s idle timeout.
+    Dashboard ${DASHBOARD_URL}
+              (live sessions counting down, revoke, events; loopback only, no token)
     Stop      Ctrl+C
 `);
 }
