@@ -19,20 +19,22 @@ import type {
 } from '../session/types.js';
 import { ListenerSet } from './listener-set.js';
 import {
-  type AccessResult,
-  type CreateResult,
   checkListQuery,
   decodeKeyCursor,
-  type ExpireListener,
   encodeKeyCursor,
   type ListQuery,
-  type RevokeListener,
-  type RevokeNotice,
-  type RevokeResult,
-  type RotateResult,
-  type SessionPage,
-  type SessionQuery,
-  type SessionStore,
+} from './session-query.js';
+import type {
+  AccessResult,
+  CreateResult,
+  ExpireListener,
+  RevokeListener,
+  RevokeNotice,
+  RevokeResult,
+  RotateResult,
+  SessionPage,
+  SessionQuery,
+  SessionStore,
 } from './session-store.js';
 import {
   COMMON_OPTION_HINTS,

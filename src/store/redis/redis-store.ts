@@ -17,20 +17,18 @@ import type {
   SessionRecord,
 } from '../../session/types.js';
 import { ListenerSet } from '../listener-set.js';
-import {
-  type AccessResult,
-  type CreateResult,
-  checkListQuery,
-  type ExpireListener,
-  type ListQuery,
-  matchesListQuery,
-  type RevokeListener,
-  type RevokeNotice,
-  type RevokeResult,
-  type RotateResult,
-  type SessionPage,
-  type SessionQuery,
-  type SessionStore,
+import { checkListQuery, type ListQuery, matchesListQuery } from '../session-query.js';
+import type {
+  AccessResult,
+  CreateResult,
+  ExpireListener,
+  RevokeListener,
+  RevokeNotice,
+  RevokeResult,
+  RotateResult,
+  SessionPage,
+  SessionQuery,
+  SessionStore,
 } from '../session-store.js';
 import { reportBackgroundError } from '../store-warnings.js';
 import {

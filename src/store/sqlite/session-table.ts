@@ -7,7 +7,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { nextDeadline } from '../../session/decide.js';
 import type { EndReason, SessionAttrs, SessionRecord } from '../../session/types.js';
-import type { ListQuery } from '../session-store.js';
+import type { ListQuery } from '../session-query.js';
 
 /** One `sessions` row as better-sqlite3 returns it. */
 interface SessionRow {

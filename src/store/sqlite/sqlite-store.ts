@@ -14,19 +14,17 @@ import {
 } from '../../session/decide.js';
 import type { SessionChanges, SessionDraft, SessionRecord } from '../../session/types.js';
 import { ListenerSet } from '../listener-set.js';
-import {
-  type AccessResult,
-  type CreateResult,
-  checkListQuery,
-  decodeKeyCursor,
-  type ExpireListener,
-  encodeKeyCursor,
-  type RevokeListener,
-  type RevokeResult,
-  type RotateResult,
-  type SessionPage,
-  type SessionQuery,
-  type SessionStore,
+import { checkListQuery, decodeKeyCursor, encodeKeyCursor } from '../session-query.js';
+import type {
+  AccessResult,
+  CreateResult,
+  ExpireListener,
+  RevokeListener,
+  RevokeResult,
+  RotateResult,
+  SessionPage,
+  SessionQuery,
+  SessionStore,
 } from '../session-store.js';
 import { reportBackgroundError } from '../store-warnings.js';
 import { openDatabase, toStoreError } from './database.js';
