@@ -74,12 +74,15 @@ let upstream: Upstream;
 let running: RunningGateway;
 let clock: ManualClock;
 let audit: LineSink;
+let gatewayLogs: LineSink;
 let adminUrl: string;
 
 async function start(extra = `admin: { listen: 127.0.0.1:0, token: env:ADMIN_TOKEN }`) {
   clock = new ManualClock(START);
   audit = new LineSink();
+  gatewayLogs = new LineSink();
   running = await startGateway(gatewayYaml(upstream.url, { extra }), {
+    logDestination: gatewayLogs,
     store: new MemoryStore({ clock, sweepIntervalMs: 3_600_000 }),
     env: { ADMIN_TOKEN: TOKEN },
     observability: {
@@ -251,7 +254,9 @@ describe('the audit trail', () => {
     const revoke = events.find((event) => event.event === 'session.revoke');
     expect(revoke).toMatchObject({ reason: 'admin', subject: 'alice' });
 
-    const everything = audit.lines.join('\n');
+    // Nothing secret in the audit trail, nor in the gateway's own logs at debug level.
+    expect(gatewayLogs.lines.length).toBeGreaterThan(0);
+    const everything = [...audit.lines, ...gatewayLogs.lines].join('\n');
     for (const secret of [id, second, thirdId, TOKEN, SALT]) {
       expect(everything).not.toContain(secret);
       expect(everything).not.toContain(hashSessionId(secret));

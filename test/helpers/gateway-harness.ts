@@ -109,12 +109,17 @@ export async function startGateway(
     readonly env?: Record<string, string>;
     readonly observability?: ObservabilityOptions;
     readonly admin?: boolean;
+    /** Where the gateway's own logs go, at debug level (default: nowhere). */
+    readonly logDestination?: { write(line: string): unknown };
   } = {},
 ): Promise<RunningGateway> {
   const config = loadGatewayConfig(yaml, options.file ?? 'test-gateway.yaml', options.env ?? {});
   const gateway = await createGateway({
     config,
-    logger: createGatewayLogger({ level: process.env.LAPSE_TEST_LOG === '1' ? 'debug' : 'silent' }),
+    logger:
+      options.logDestination === undefined
+        ? createGatewayLogger({ level: process.env.LAPSE_TEST_LOG === '1' ? 'debug' : 'silent' })
+        : createGatewayLogger({ level: 'debug', destination: options.logDestination }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.observability === undefined ? {} : { observability: options.observability }),
     ...(options.admin === undefined ? {} : { admin: options.admin }),
