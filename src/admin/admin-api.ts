@@ -3,7 +3,7 @@ import { type HttpResponseSpec, jsonResponse } from '../http/rejection.js';
 import type { Observability } from '../observe/observability.js';
 import type { EnforcementContext } from '../policy/types.js';
 import type { SessionQuery } from '../store/session-store.js';
-import { adminSessionView } from './session-view.js';
+import { type AdminSession, adminSessionView } from './session-view.js';
 
 /** `state` values of `GET /api/sessions`. */
 export const SESSION_STATES = ['live', 'active', 'warning', 'ended', 'any'] as const;
@@ -96,7 +96,9 @@ export class AdminApi {
       const rule = one(query, 'rule');
       const cursor = one(query, 'cursor');
       const storeQuery: SessionQuery = {
-        state: state === 'active' || state === 'warning' ? 'live' : state,
+        // A session the policy in force has ended is still `live` in the store
+        // until a request or the sweep meets it: ask for more, filter below.
+        state: state === 'any' || state === 'ended' ? 'any' : 'live',
         limit,
         ...(subject === undefined ? {} : { subject }),
         ...(role === undefined ? {} : { role }),
@@ -115,9 +117,7 @@ export class AdminApi {
             this.#context,
           ),
         )
-        .filter((session) =>
-          state !== 'active' && state !== 'warning' ? true : session.state === state,
-        );
+        .filter((session) => matchesState(session.state, state));
       return jsonResponse(200, { now: page.now, sessions, next: page.next });
     });
   }
@@ -220,6 +220,12 @@ export class AdminApi {
       });
     });
   }
+}
+
+function matchesState(shown: AdminSession['state'], wanted: SessionStateFilter): boolean {
+  if (wanted === 'any') return true;
+  if (wanted === 'live') return shown !== 'ended';
+  return shown === wanted;
 }
 
 /** A whole-number query parameter (`after`, `limit`), or `undefined` when absent. */

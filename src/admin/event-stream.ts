@@ -7,7 +7,7 @@ export interface EventStreamOptions {
   readonly after?: number;
   /** A comment line this often keeps proxies from closing an idle stream, ms. Default: 15,000. */
   readonly pingMs?: number;
-  /** Unsent bytes past which a slow reader is cut off (it reconnects with `after`). Default: 1 MiB. */
+  /** Unsent bytes past which a slow reader is cut off (it reconnects with `after`). Default: 4 MiB. */
   readonly maxBufferedBytes?: number;
 }
 
@@ -28,7 +28,7 @@ export function streamEvents(
   options: EventStreamOptions = {},
 ): Promise<void> {
   const pingMs = options.pingMs ?? 15_000;
-  const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
+  const maxBuffered = options.maxBufferedBytes ?? 4 * 1024 * 1024;
   res.writeHead(200, {
     'Content-Type': 'text/event-stream; charset=utf-8',
     'Cache-Control': 'no-store',
@@ -38,11 +38,14 @@ export function streamEvents(
   res.flushHeaders();
   return new Promise((resolve) => {
     let lastSent = options.after;
+    const write = (text: string): void => {
+      res.write(text);
+      if (res.writableLength > maxBuffered) res.destroy();
+    };
     const send = (event: AuditEvent): void => {
       if (lastSent !== undefined && event.seq <= lastSent) return;
       lastSent = event.seq;
-      res.write(frame(event));
-      if (res.writableLength > maxBuffered) res.destroy();
+      write(frame(event));
     };
     // Subscribe before reading the backlog, so nothing falls between them;
     // `send` drops what the backlog already sent.
@@ -65,7 +68,8 @@ export function streamEvents(
     }
     for (const event of pending) send(event);
     isLive = true;
-    const ping = setInterval(() => res.write(': ping\n\n'), pingMs);
+    // A reader that has gone without closing stops draining: its pings pile up and cut it off.
+    const ping = setInterval(() => write(': ping\n\n'), pingMs);
     ping.unref();
     res.once('close', () => {
       clearInterval(ping);

@@ -10,7 +10,7 @@ export const isLoopbackAddress: (host: string) => boolean = isLoopbackHost;
  */
 export function isLoopbackHostHeader(hostHeader: string | undefined): boolean {
   if (hostHeader === undefined || hostHeader.length === 0) return false;
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::\d{1,5})?$/.exec(hostHeader.trim());
-  if (match === null) return false;
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+))(?::(\d{1,5}))?$/.exec(hostHeader.trim());
+  if (match === null || Number(match[3] ?? 0) > 65_535) return false;
   return isLoopbackHost((match[1] ?? match[2]) as string);
 }

@@ -1,4 +1,4 @@
-import { warnAtOf } from '../observe/session-census.js';
+import { currentDeadlines } from '../observe/session-census.js';
 import type { EnforcementContext } from '../policy/types.js';
 import type { SessionAuthority } from '../session/authority.js';
 import { expiryAt } from '../session/decide.js';
@@ -29,10 +29,11 @@ export interface AdminSession {
 }
 
 /**
- * A stored record as the admin sees it at the store's `now`. A session past
- * a stored deadline that nothing has ended yet is shown `ended`, with the
- * reason and time it will be ended with (the earlier deadline, as the
- * decisions date it).
+ * A stored record as the admin sees it at the store's `now`, with the
+ * deadlines its next request would meet (the stored ones, tightened by the
+ * policy in force now). A session past such a deadline that nothing has
+ * ended yet is shown `ended`, with the reason and time it will be ended with
+ * (the earlier deadline, as the decisions date it).
  */
 export function adminSessionView(
   record: SessionRecord,
@@ -41,18 +42,24 @@ export function adminSessionView(
   ref: string,
   context: EnforcementContext = {},
 ): AdminSession {
-  const warnAt = warnAtOf(record, authority, context);
+  const isEnded = record.endReason !== undefined;
+  // An ended session keeps the deadlines it ended with; a live one is shown as
+  // its next request would meet it, under the policy in force now.
+  const current = isEnded
+    ? { ...record, warnAt: currentDeadlines(record, authority, context).warnAt }
+    : currentDeadlines(record, authority, context);
+  const { warnAt } = current;
   let state: AdminSessionState;
   let endedAt = record.endedAt ?? null;
   let endReason = record.endReason ?? null;
-  if (endReason !== null) {
+  if (isEnded) {
     state = 'ended';
   } else {
-    const due = expiryAt(record, now);
+    const due = expiryAt(current, now);
     if (due !== undefined) {
       state = 'ended';
       endReason = due;
-      endedAt = due === 'idle' ? (record.idleExpiresAt as number) : record.absoluteExpiresAt;
+      endedAt = due === 'idle' ? (current.idleExpiresAt as number) : current.absoluteExpiresAt;
     } else {
       state = now >= warnAt ? 'warning' : 'active';
     }
@@ -67,8 +74,8 @@ export function adminSessionView(
     state,
     createdAt: record.createdAt,
     lastActivityAt: record.lastActivityAt,
-    idleExpiresAt: record.idleExpiresAt,
-    absoluteExpiresAt: record.absoluteExpiresAt,
+    idleExpiresAt: current.idleExpiresAt,
+    absoluteExpiresAt: current.absoluteExpiresAt,
     warnAt,
     endedAt,
     endReason,

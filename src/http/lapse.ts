@@ -114,7 +114,7 @@ export class Lapse {
     context: EnforcementContext = this.#settings.context,
   ): Promise<HandleResult> {
     const path = pathOf(request.url);
-    const startedAt = this.#checkListeners.size === 0 ? 0 : performance.now();
+    const startedAt = this.#checkListeners.size === 0 ? undefined : performance.now();
     try {
       if (path.startsWith(RESERVED_PREFIX)) return await this.#endpoint(path, request, context);
       const isPublic = this.#settings.isPublic(path);
@@ -172,7 +172,7 @@ export class Lapse {
     mode: 'touch' | 'peek',
     context: EnforcementContext = this.#settings.context,
   ): Promise<Verdict> {
-    const startedAt = this.#checkListeners.size === 0 ? 0 : performance.now();
+    const startedAt = this.#checkListeners.size === 0 ? undefined : performance.now();
     try {
       const read = this.#settings.carrier.read(request);
       const carried = read instanceof Promise ? await read : read;
@@ -221,8 +221,9 @@ export class Lapse {
   }
 
   /** Tell the check listeners of a verdict reached since `startedAt` (a `performance.now()`). */
-  #reportVerdict(verdict: Verdict, mode: CheckMode, startedAt: number): void {
-    if (this.#checkListeners.size === 0) return;
+  #reportVerdict(verdict: Verdict, mode: CheckMode, startedAt: number | undefined): void {
+    // A check that began before anyone listened is not reported: its start is unknown.
+    if (startedAt === undefined || this.#checkListeners.size === 0) return;
     this.#report({
       outcome: 'verdict',
       verdict,
@@ -231,8 +232,8 @@ export class Lapse {
     });
   }
 
-  #reportFailure(outcome: 'unavailable' | 'unverified', startedAt: number): void {
-    if (this.#checkListeners.size === 0) return;
+  #reportFailure(outcome: 'unavailable' | 'unverified', startedAt: number | undefined): void {
+    if (startedAt === undefined || this.#checkListeners.size === 0) return;
     this.#report({ outcome, seconds: Math.max(0, performance.now() - startedAt) / 1000 });
   }
 
@@ -283,7 +284,7 @@ export class Lapse {
       return respond(jsonResponse(200, { ok: true }, this.#clearCookie(carried)));
     }
     const mode = endpoint === 'extend' ? 'extend' : 'peek';
-    const startedAt = this.#checkListeners.size === 0 ? 0 : performance.now();
+    const startedAt = this.#checkListeners.size === 0 ? undefined : performance.now();
     const verdict = await this.#check(carried, context, mode);
     this.#reportVerdict(verdict, mode, startedAt);
     if (!verdict.ok) {

@@ -53,7 +53,8 @@ export {
 export { Observability, type ObservabilityOptions, observeLapse } from './observability.js';
 export {
   type Census,
+  type CurrentDeadlines,
+  currentDeadlines,
   SessionCensus,
   type SessionCensusOptions,
-  warnAtOf,
 } from './session-census.js';

@@ -1,6 +1,7 @@
 import { OptionError } from '../errors.js';
 import type { EnforcementContext } from '../policy/types.js';
 import type { SessionAuthority } from '../session/authority.js';
+import { type Deadlines, deadlinesFor, expiryAt } from '../session/decide.js';
 import type { SessionRecord } from '../session/types.js';
 
 /** Live sessions counted at one instant of the store's clock. */
@@ -23,24 +24,32 @@ export interface SessionCensusOptions {
 
 const PAGE = 1000;
 
+/** A session's deadlines under the policy in force now, and when its warning starts. */
+export interface CurrentDeadlines extends Deadlines {
+  readonly warnAt: number;
+}
+
 /**
- * When a live session's warning starts: its earliest stored deadline minus
- * the warning period the policy in force gives its roles and user type.
+ * A session's deadlines as its next request would meet them: the earlier of
+ * those stored at its last write and those the policy in force now gives its
+ * roles and user type in `context` (a stricter reload bites at once), and
+ * when its warning starts (the earlier deadline minus the warning period).
  */
-export function warnAtOf(
+export function currentDeadlines(
   record: SessionRecord,
   authority: Pick<SessionAuthority, 'policy'>,
   context: EnforcementContext = {},
-): number {
+): CurrentDeadlines {
   const effective = authority.policy.resolve(
     { roles: record.roles, userType: record.userType },
     context,
   );
+  const deadlines = deadlinesFor(record, effective);
   const endsAt =
-    record.idleExpiresAt === null
-      ? record.absoluteExpiresAt
-      : Math.min(record.idleExpiresAt, record.absoluteExpiresAt);
-  return endsAt - effective.warnMs;
+    deadlines.idleExpiresAt === null
+      ? deadlines.absoluteExpiresAt
+      : Math.min(deadlines.idleExpiresAt, deadlines.absoluteExpiresAt);
+  return { ...deadlines, warnAt: endsAt - effective.warnMs };
 }
 
 /**
@@ -101,8 +110,11 @@ export class SessionCensus {
       });
       now ??= page.now;
       for (const record of page.records) {
+        const current = currentDeadlines(record, this.#authority, this.#context);
+        // Ended by a stricter policy than the one it was last written under: not live.
+        if (expiryAt(current, page.now) !== undefined) continue;
         active += 1;
-        if (page.now >= warnAtOf(record, this.#authority, this.#context)) warning += 1;
+        if (page.now >= current.warnAt) warning += 1;
       }
       cursor = page.next ?? undefined;
     } while (cursor !== undefined);
