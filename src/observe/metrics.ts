@@ -120,8 +120,13 @@ export class LapseMetrics {
   readonly #storeErrors: Counter;
   readonly #reloads: Counter<'result'>;
   readonly #anomalies: Counter<'kind'>;
-  /** One child per verdict: `inc()` on it skips hashing the labels on every request. */
-  readonly #requestsBy: ReadonlyMap<string, { inc(): void }>;
+  /**
+   * Requests by verdict as plain numbers, copied into the counter when it is
+   * read: the per-request cost is one increment, not a label hash.
+   */
+  readonly #requestCounts = new Map<string, number>(
+    REQUEST_VERDICTS.map((verdict) => [verdict, 0]),
+  );
   #activeProvider: GaugeProvider | undefined;
   #warningProvider: GaugeProvider | undefined;
   #wsProvider: GaugeProvider | undefined;
@@ -154,6 +159,10 @@ export class LapseMetrics {
       help: 'Checked requests, by verdict (allowed, passive, rejected, unavailable, unverified).',
       labelNames: ['verdict'],
       registers,
+      collect: () => {
+        this.#requests.reset();
+        for (const [verdict, count] of this.#requestCounts) this.#requests.inc({ verdict }, count);
+      },
     });
     this.#checkDuration = new Histogram({
       name: 'lapse_check_duration_seconds',
@@ -201,9 +210,6 @@ export class LapseMetrics {
     });
     for (const reason of END_REASONS) this.#ended.inc({ reason }, 0);
     for (const verdict of REQUEST_VERDICTS) this.#requests.inc({ verdict }, 0);
-    this.#requestsBy = new Map(
-      REQUEST_VERDICTS.map((verdict) => [verdict, this.#requests.labels({ verdict })]),
-    );
     for (const result of RELOAD_RESULTS) this.#reloads.inc({ result }, 0);
     for (const kind of ANOMALY_KINDS) this.#anomalies.inc({ kind }, 0);
   }
@@ -241,15 +247,15 @@ export class LapseMetrics {
 
   /** Count one checked request and how long its check took, in seconds. */
   recordRequest(verdict: RequestVerdict, seconds: number): void {
-    const counter = this.#requestsBy.get(verdict);
-    if (counter === undefined) checkLabel('verdict', REQUEST_VERDICTS, verdict);
+    const count = this.#requestCounts.get(verdict);
+    if (count === undefined) checkLabel('verdict', REQUEST_VERDICTS, verdict);
     if (typeof seconds !== 'number' || !Number.isFinite(seconds) || seconds < 0) {
       throw new OptionError(
         'seconds',
         `expected a duration in seconds >= 0, got ${String(seconds)}`,
       );
     }
-    counter?.inc();
+    this.#requestCounts.set(verdict, (count as number) + 1);
     this.#checkDuration.observe(seconds);
   }
 
