@@ -8,7 +8,8 @@
 // 1. HTTP throughput: autocannon, same settings for every target, against a tiny
 //    node:http upstream (`hello world`, keep-alive): directly; through the lapse
 //    gateway (identity upstream mode, one session signed in through the upstream's
-//    `Lapse-Begin`, its cookie on every request; memory store, then sqlite); through
+//    `Lapse-Begin`, its cookie on every request; memory store, then sqlite; and with
+//    metrics, audit log and anomaly detection on, as `lapse serve` runs it); through
 //    http-proxy (no enforcement); through nginx (skipped if not installed).
 // 2. Added latency at a fixed rate (1000 req/s, 10 connections): direct and through
 //    the gateway, with autocannon's overallRate and with an evenly paced load.
@@ -29,7 +30,7 @@
 //   BENCH_WS_CONNECTIONS=10000  idle WebSockets (fewer if `ulimit -n` cannot hold them)
 //   BENCH_WS_IDLE=20         idle timeout of the WebSocket sessions, s
 //   BENCH_PHASES=http,rate,ws   which parts to run
-//   BENCH_TARGETS=direct,gateway,gateway-sqlite,http-proxy,nginx   which HTTP targets
+//   BENCH_TARGETS=direct,gateway,gateway-observed,gateway-sqlite,http-proxy,nginx   which HTTP targets
 //   BENCH_CPU_PROF=DIR       write a V8 CPU profile of each gateway child to DIR and
 //                            print its top self-time functions (slows the gateway down)
 //
