@@ -8,7 +8,6 @@ import { request } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createAdminServer } from '../src/admin/admin-server.js';
 import { StoreUnavailableError } from '../src/errors.js';
-import { formatIdentityHeader } from '../src/gateway/identity-header.js';
 import { createLapse } from '../src/http/lapse.js';
 import { observeLapse } from '../src/observe/observability.js';
 import { loadPolicy } from '../src/policy/load-policy.js';
@@ -16,6 +15,7 @@ import { ManualClock } from '../src/session/clock.js';
 import { hashSessionId } from '../src/session/session-id.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import {
+  answerSignInOut,
   gatewayYaml,
   type RunningGateway,
   sessionCookie,
@@ -32,30 +32,12 @@ const BEARER = { authorization: `Bearer ${TOKEN}` };
 const SAME_ORIGIN = { 'x-lapse': '1', 'sec-fetch-site': 'same-origin' };
 const SALT = 'a-salt-of-at-least-16-characters';
 
-/** `POST /login?as=<subject>&role=<role>` starts a session; `POST /logout` ends it. */
+/** The app: its own sign-in and sign-out (Lapse-Begin, Lapse-End), and `ok` for the rest. */
 function appHandler(
   req: import('node:http').IncomingMessage,
   res: import('node:http').ServerResponse,
 ): void {
-  const url = new URL(req.url ?? '/', 'http://app');
-  if (req.method === 'POST' && url.pathname === '/login') {
-    res.setHeader(
-      'Lapse-Begin',
-      formatIdentityHeader({
-        subject: url.searchParams.get('as') ?? 'u1',
-        roles: [url.searchParams.get('role') ?? 'user'],
-        userType: 'human',
-      }),
-    );
-    res.end('signed in');
-    return;
-  }
-  if (req.method === 'POST' && url.pathname === '/logout') {
-    res.setHeader('Lapse-End', '?1');
-    res.end('signed out');
-    return;
-  }
-  res.end('ok');
+  if (!answerSignInOut(req, res)) res.end('ok');
 }
 
 /** Audit lines, as the audit log writes them. */

@@ -8,6 +8,7 @@ import { formatIdentityHeader, parseIdentityHeader } from '../src/gateway/identi
 import { ManualClock } from '../src/session/clock.js';
 import { MemoryStore } from '../src/store/memory-store.js';
 import {
+  answerSignInOut,
   gatewayYaml,
   type RunningGateway,
   sessionCookie,
@@ -27,25 +28,8 @@ function appHandler(
   req: import('node:http').IncomingMessage,
   res: import('node:http').ServerResponse,
 ): void {
+  if (answerSignInOut(req, res, { 'Set-Cookie': 'app_pref=dark; Path=/' })) return;
   const url = new URL(req.url ?? '/', 'http://app');
-  if (req.method === 'POST' && url.pathname === '/login') {
-    res.setHeader(
-      'Lapse-Begin',
-      formatIdentityHeader({
-        subject: url.searchParams.get('as') ?? 'u1',
-        roles: [url.searchParams.get('role') ?? 'user'],
-        userType: 'human',
-      }),
-    );
-    res.setHeader('Set-Cookie', 'app_pref=dark; Path=/');
-    res.end('signed in');
-    return;
-  }
-  if (req.method === 'POST' && url.pathname === '/logout') {
-    res.setHeader('Lapse-End', '?1');
-    res.end('signed out');
-    return;
-  }
   if (url.pathname === '/bad-begin') {
     res.setHeader('Lapse-Begin', 'subject=');
     res.end('oops');

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { loadGatewayConfig } from '../../src/gateway/config/load-gateway-config.js';
 import { createGateway, type Gateway } from '../../src/gateway/gateway.js';
 import { createGatewayLogger } from '../../src/gateway/gateway-logger.js';
+import { formatIdentityHeader } from '../../src/gateway/identity-header.js';
 import type { ObservabilityOptions } from '../../src/observe/observability.js';
 import type { SessionStore } from '../../src/store/session-store.js';
 
@@ -49,6 +50,39 @@ export async function startUpstream(
         server.close(() => resolve());
       }),
   };
+}
+
+/**
+ * The app's own sign-in, as an upstream behind the gateway speaks it:
+ * `POST /login?as=<subject>&role=<role>` answers with `Lapse-Begin`,
+ * `POST /logout` with `Lapse-End` (`loginHeaders` go with the sign-in).
+ * Returns whether it answered.
+ */
+export function answerSignInOut(
+  req: IncomingMessage,
+  res: ServerResponse,
+  loginHeaders: Readonly<Record<string, string>> = {},
+): boolean {
+  const url = new URL(req.url ?? '/', 'http://app');
+  if (req.method === 'POST' && url.pathname === '/login') {
+    res.setHeader(
+      'Lapse-Begin',
+      formatIdentityHeader({
+        subject: url.searchParams.get('as') ?? 'u1',
+        roles: [url.searchParams.get('role') ?? 'user'],
+        userType: 'human',
+      }),
+    );
+    for (const [name, value] of Object.entries(loginHeaders)) res.setHeader(name, value);
+    res.end('signed in');
+    return true;
+  }
+  if (req.method === 'POST' && url.pathname === '/logout') {
+    res.setHeader('Lapse-End', '?1');
+    res.end('signed out');
+    return true;
+  }
+  return false;
 }
 
 /** The policy the gateway tests use unless they give their own: one minute idle, five absolute. */
