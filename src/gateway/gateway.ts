@@ -123,6 +123,12 @@ export class Gateway {
     logger: Logger,
     observe: Pick<GatewayOptions, 'observability' | 'admin'> = {},
   ) {
+    if (observe.admin === true && (observe.observability ?? false) === false) {
+      throw new OptionError(
+        'admin',
+        'the admin listener needs observability: pass observability: {}',
+      );
+    }
     this.#config = config;
     this.#store = store;
     this.#ownsStore = ownsStore;
@@ -165,11 +171,6 @@ export class Gateway {
         onError: (error) => logger.warn({ err: error }, 'observability: a background check failed'),
       });
       this.#observability.metrics.setWebSocketProvider(() => this.#bridge.connectionCount);
-    } else if (observe.admin === true) {
-      throw new OptionError(
-        'admin',
-        'the admin listener needs observability: pass observability: {}',
-      );
     }
     if (observe.admin === true && this.#observability !== undefined) {
       this.#admin = createAdminServer({
