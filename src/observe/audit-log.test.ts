@@ -226,6 +226,26 @@ describe('AuditLog', () => {
     ]);
   });
 
+  it('writes at most unknownRejectsPerSecond rejections of unknown ids a second, then says how many it left out', async () => {
+    const { clock, authority, out } = setup({ unknownRejectsPerSecond: 3 });
+    const known = await authority.begin({ subject: 'alice' });
+    await authority.revoke(known.id, 'logout');
+    for (let i = 0; i < 10; i += 1) await authority.check('A'.repeat(43));
+    // Rejections of a known session are never held back.
+    for (let i = 0; i < 5; i += 1) await authority.check(known.id);
+    let rejects = out.lines().filter((line) => line.event === 'session.reject');
+    expect(rejects.filter((line) => line.subject === null)).toHaveLength(3);
+    expect(rejects.filter((line) => line.subject === 'alice')).toHaveLength(5);
+    clock.advance(1_000);
+    await authority.check('not-even-an-id');
+    rejects = out.lines().filter((line) => line.event === 'session.reject');
+    expect(rejects.at(-1)).toMatchObject({
+      reason: 'invalid',
+      session: null,
+      detail: { retired: false, suppressedBefore: 7 },
+    });
+  });
+
   it('hashes with a random salt per log unless one is given, and never to the idHash', () => {
     const destination = { write: () => undefined };
     const idHash = hashSessionId('B'.repeat(43));
@@ -250,6 +270,9 @@ describe('AuditLog', () => {
       expect.objectContaining({ code: 'LAPSE_OPTION_INVALID', option });
     expect(() => new AuditLog({ destination, salt: 'short' })).toThrow(invalid('salt'));
     expect(() => new AuditLog({ destination, capacity: 0 })).toThrow(invalid('capacity'));
+    expect(() => new AuditLog({ destination, unknownRejectsPerSecond: -1 })).toThrow(
+      invalid('unknownRejectsPerSecond'),
+    );
     expect(() => new AuditLog({ destination, capacity: 1.5 })).toThrow(invalid('capacity'));
     expect(() => new AuditLog({ destination: '' })).toThrow(invalid('destination'));
     expect(

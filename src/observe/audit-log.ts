@@ -78,6 +78,15 @@ export interface AuditLogOptions {
    * subject, one line per anonymous request. Default: false.
    */
   readonly includeMissing?: boolean;
+  /**
+   * Most rejections of an id the store does not know (malformed, unknown,
+   * purged) written per second; the rest of that second are counted, and the
+   * next such line written says how many were left out
+   * (`detail.suppressedBefore`). A flood of forged cookies then cannot flood
+   * the audit trail (`lapse_requests_total{verdict="rejected"}` still counts
+   * each). Rejections of known sessions are always written. Default: 20.
+   */
+  readonly unknownRejectsPerSecond?: number;
   /** Where `time` comes from. Default: the system clock. */
   readonly clock?: Clock;
   /** Where an error thrown by a subscriber goes. Default: console.error. */
@@ -125,6 +134,10 @@ export class AuditLog {
   readonly #clock: Clock;
   readonly #capacity: number;
   readonly #includeMissing: boolean;
+  readonly #unknownPerSecond: number;
+  #unknownWindowStart = Number.NEGATIVE_INFINITY;
+  #unknownInWindow = 0;
+  #unknownSuppressed = 0;
   readonly #onListenerError: (error: unknown) => void;
   readonly #ring: (AuditEvent | undefined)[];
   readonly #listeners = new Set<AuditListener>();
@@ -157,6 +170,14 @@ export class AuditLog {
     this.#key = createSecretKey(AuditLog.#salt(options.salt));
     this.#clock = options.clock ?? systemClock;
     this.#includeMissing = options.includeMissing === true;
+    const unknownPerSecond = options.unknownRejectsPerSecond ?? 20;
+    if (!Number.isSafeInteger(unknownPerSecond) || unknownPerSecond < 0) {
+      throw new OptionError(
+        'unknownRejectsPerSecond',
+        `expected a whole number >= 0, got ${String(unknownPerSecond)}`,
+      );
+    }
+    this.#unknownPerSecond = unknownPerSecond;
     this.#onListenerError =
       options.onListenerError ?? ((error) => console.error('lapse: audit listener failed', error));
     const stream =
@@ -240,7 +261,17 @@ export class AuditLog {
       ),
       authority.on('reject', ({ reason, record, retired }) => {
         if (reason === 'missing' && !this.#includeMissing) return;
-        this.#append({ event: 'session.reject', record, reason, detail: { retired } });
+        if (record !== undefined) {
+          this.#append({ event: 'session.reject', record, reason, detail: { retired } });
+          return;
+        }
+        const suppressedBefore = this.#admitUnknown();
+        if (suppressedBefore === undefined) return;
+        this.#append({
+          event: 'session.reject',
+          reason,
+          detail: { retired, ...(suppressedBefore > 0 ? { suppressedBefore } : {}) },
+        });
       }),
       authority.on('rotate', ({ retired, successor }) =>
         this.#append({
@@ -338,6 +369,26 @@ export class AuditLog {
         error === undefined || error === null ? resolve() : reject(error),
       );
     });
+  }
+
+  /**
+   * Whether one more rejection of an unknown id may be written this second:
+   * `undefined` when not, else how many were left out before it.
+   */
+  #admitUnknown(): number | undefined {
+    const now = this.#clock.now();
+    if (now - this.#unknownWindowStart >= 1_000 || now < this.#unknownWindowStart) {
+      this.#unknownWindowStart = now;
+      this.#unknownInWindow = 0;
+    }
+    if (this.#unknownInWindow >= this.#unknownPerSecond) {
+      this.#unknownSuppressed += 1;
+      return undefined;
+    }
+    this.#unknownInWindow += 1;
+    const suppressed = this.#unknownSuppressed;
+    this.#unknownSuppressed = 0;
+    return suppressed;
   }
 
   #append(entry: Entry): AuditEvent {
