@@ -234,8 +234,14 @@ export class AdminServer {
     const isRead = method === 'GET' || method === 'HEAD';
     switch (parts[0]) {
       case 'sessions': {
-        if (parts.length === 1)
-          return isRead ? this.#api.sessions(query) : methodNotAllowed('GET, HEAD');
+        if (parts.length === 1) {
+          if (isRead) return this.#api.sessions(query);
+          // `DELETE /api/sessions?subject=` is `DELETE /api/subjects/:subject/sessions` for
+          // every subject, `.` and `..` included (URLs resolve those path segments away).
+          const subject = query.get('subject');
+          if (method === 'DELETE' && subject !== null) return this.#api.revokeSubject(subject);
+          return methodNotAllowed('GET, HEAD, DELETE');
+        }
         const id = parts.length === 2 ? segment(parts[1] as string) : undefined;
         if (id === undefined) return NOT_FOUND;
         return method === 'DELETE' ? this.#api.revokeSession(id) : methodNotAllowed('DELETE');

@@ -240,13 +240,13 @@ export class AdminClient {
    * subject; resolves with how many there were.
    */
   async revokeSubject(subject: string): Promise<number> {
-    if (subject === '.' || subject === '..') {
-      // URLs resolve `.` and `..` segments (and %2E forms) away before they are sent.
-      throw new OptionError('subject', `${JSON.stringify(subject)} cannot be named in a URL path`);
-    }
+    // URLs resolve `.` and `..` path segments (and their %2E forms) away: those
+    // subjects go in the query form of the same request.
     const answer = await this.#request(
       'DELETE',
-      `/api/subjects/${encodeURIComponent(subject)}/sessions`,
+      subject === '.' || subject === '..'
+        ? `/api/sessions?subject=${encodeURIComponent(subject)}`
+        : `/api/subjects/${encodeURIComponent(subject)}/sessions`,
     );
     if (!isRecord(answer) || !Number.isSafeInteger(answer.revoked)) {
       throw this.#unexpected('DELETE /api/subjects/:subject/sessions', 'an answer without revoked');

@@ -51,7 +51,6 @@ const TEXT = {
   alreadyEnded: 'That session had already ended; its reason stands.',
   notFound: 'The store no longer knows that session.',
   signedOut: (subject, n) => `Signed ${subject} out everywhere: ${n} session(s) revoked.`,
-  dotSubject: 'A subject "." or ".." cannot go in a URL path; use the API directly.',
   failed: (message) => `Revoke failed: ${message}`,
   shown: (n, more) => `${n} shown${more ? ', more available' : ''}`,
   stream: { open: 'streaming', retrying: 'reconnecting…', polling: 'polling every 2 s' },
@@ -518,11 +517,13 @@ function disarm(button) {
 /** DELETE /api/sessions/:id, or /api/subjects/:subject/sessions (sign out everywhere). */
 async function revoke(action, { id, subject }) {
   const one = action === 'revoke';
-  // URL parsing turns a "." or ".." segment (even as %2e) into path navigation.
-  if (!one && (subject === '.' || subject === '..')) return notice(TEXT.dotSubject);
+  // URL parsing turns a "." or ".." segment (even as %2e) into path navigation:
+  // those subjects go in the query form of the same request.
   const path = one
     ? `sessions/${encodeURIComponent(id)}`
-    : `subjects/${encodeURIComponent(subject)}/sessions`;
+    : subject === '.' || subject === '..'
+      ? `sessions?subject=${encodeURIComponent(subject)}`
+      : `subjects/${encodeURIComponent(subject)}/sessions`;
   try {
     const body = await api(`/api/${path}`, 'DELETE');
     if (!one) notice(TEXT.signedOut(subject, body.revoked));

@@ -301,10 +301,18 @@ describe('lapse sessions revoke-subject', () => {
     expect(await lapse.authority.check(id)).toMatchObject({ ok: false, reason: 'revoked' });
   });
 
-  it('refuses . and .., which a URL path cannot carry', async () => {
-    const run = await lapseCli('sessions', 'revoke-subject', '..');
-    expect(run.code).toBe(ExitCode.USAGE);
-    expect(run.stderr).toContain('cannot be named in a URL path');
+  it('signs out subjects named . and .., which a URL path cannot carry, through the query form', async () => {
+    for (const subject of ['.', '..']) {
+      const { id } = await lapse.authority.begin({ subject, roles: [] });
+      const run = await lapseCli('sessions', 'revoke-subject', subject);
+      expect(run).toEqual({
+        code: ExitCode.OK,
+        stdout: `revoked 1 session of ${subject}`,
+        stderr: '',
+      });
+      expect(await lapse.authority.check(id)).toMatchObject({ ok: false, reason: 'revoked' });
+    }
+    expect((await lapse.authority.check(ids.bob)).ok).toBe(true);
   });
 });
 
