@@ -153,6 +153,18 @@ describe.skipIf(!existsSync(CHROMIUM))('the admin dashboard in Chromium, against
         },
       )
       .toBeGreaterThan(0);
+    // The counters and the chart follow (stats refresh on events and every 5 s).
+    await expect
+      .poll(() => dashboard.textContent('[data-testid="count-live"]'), { timeout: 10_000 })
+      .toBe('0');
+    await expect
+      .poll(() => dashboard.textContent('[data-testid="count-ws"]'), { timeout: 10_000 })
+      .toBe('0');
+    await expect
+      .poll(() => dashboard.locator('[data-testid="ends-chart"]').getAttribute('aria-label'), {
+        timeout: 10_000,
+      })
+      .toMatch(/\b1 revoked/);
     await dashboard.screenshot({ path: `${SCREENSHOTS}dashboard-revoked.png`, fullPage: true });
 
     const { errors, external } = dashboard as Page & { errors: string[]; external: string[] };
