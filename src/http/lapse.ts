@@ -44,6 +44,8 @@ export type CheckReport =
       readonly outcome: 'verdict';
       readonly verdict: Verdict;
       readonly passive: boolean;
+      /** `touch` (a request), `peek` (passive, status) or `extend` ("stay signed in", heartbeats). */
+      readonly mode: 'touch' | 'peek' | 'extend';
       readonly seconds: number;
     }
   | { readonly outcome: 'unavailable' | 'unverified'; readonly seconds: number };
@@ -228,6 +230,7 @@ export class Lapse {
       outcome: 'verdict',
       verdict,
       passive: mode === 'peek',
+      mode,
       seconds: (performance.now() - startedAt) / 1000,
     });
   }

@@ -336,6 +336,23 @@ describe('observeLapse: the audit trail', () => {
 });
 
 describe('observeLapse: clock skew', () => {
+  it('flags requests at machine-regular intervals, but not the browser SDK heartbeats that are paced on purpose', async () => {
+    const { clock, lapse, send, sample } = setup();
+    const script = await lapse.authority.begin({ subject: 'script' });
+    const person = await lapse.authority.begin({ subject: 'person' });
+    const sameOrigin = { 'x-lapse': '1', 'sec-fetch-site': 'same-origin' };
+    for (let i = 0; i < 12; i += 1) {
+      clock.advance(20 * SECOND);
+      // A script requesting a page every 20 s exactly.
+      await send('GET', '/page', cookie(script.id));
+      // The SDK of an active person: "stay signed in" heartbeats every 20 s exactly.
+      const beat = await send('POST', '/_lapse/extend', { ...cookie(person.id), ...sameOrigin });
+      expect(beat.result.action).toBe('respond');
+    }
+    expect(await sample('lapse_anomalies_total{kind="automated_keepalive"}')).toBe(1);
+    expect(await sample('lapse_extensions_total')).toBe(12);
+  });
+
   it('reports a store clock 10 s ahead once, in metrics and the audit log', async () => {
     const storeClock = new ManualClock(START + 10 * SECOND);
     const store = new MemoryStore({ clock: storeClock, sweepIntervalMs: 0 });

@@ -45,7 +45,8 @@ function auditDestination(destination: AuditLogOptions['destination'] | undefine
  *
  * Every check the enforcement point makes is counted by verdict and timed
  * (`lapse_requests_total`, `lapse_check_duration_seconds`) and shown to the
- * anomaly detector; every session event is counted, audited and charted; a
+ * anomaly detector (extends, the browser SDK's deliberately paced
+ * heartbeats, are not judged for machine-regular timing); every session event is counted, audited and charted; a
  * store failure is counted (`lapse_store_errors_total`); the store's clock
  * is compared with this one every `clockSkewIntervalMs`.
  *
@@ -179,12 +180,14 @@ export class Observability {
       this.metrics.recordRequest(report.outcome, report.seconds);
       return;
     }
-    const { verdict, passive } = report;
+    const { verdict, passive, mode } = report;
     this.metrics.recordRequest(
       verdict.ok ? (passive ? 'passive' : 'allowed') : 'rejected',
       report.seconds,
     );
-    this.detector.observeVerdict(verdict, { passive });
+    // Extends are the browser SDK's heartbeats, paced on purpose: their regularity
+    // says nothing (extension storms watch their rate). Their deadlines are checked.
+    this.detector.observeVerdict(verdict, { passive: passive || mode === 'extend' });
   }
 }
 
