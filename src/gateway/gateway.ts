@@ -44,6 +44,7 @@ import {
 import { writeRawResponse } from './raw-response.js';
 import { type Route, RouteTable } from './route-table.js';
 import { storeFromConfig } from './store-from-config.js';
+import { StreamingResponses } from './streaming-responses.js';
 import { classifyUpstreamError, upstreamErrorResponse } from './upstream-errors.js';
 import { WebSocketBridge } from './websocket/websocket-bridge.js';
 
@@ -109,6 +110,7 @@ export class Gateway {
   readonly #ownsStore: boolean;
   readonly #loggedOnce = new Set<string>();
   readonly #clientScript: ClientScript;
+  readonly #streams: StreamingResponses;
   readonly #observability: Observability | undefined;
   readonly #admin: AdminServer | undefined;
   #adminUrl: string | undefined;
@@ -164,6 +166,7 @@ export class Gateway {
       connectTimeout: Math.min(gateway.limits.upstreamTimeoutMs, 10_000),
     });
     this.#bridge = new WebSocketBridge({ lapse: this.#lapse, logger });
+    this.#streams = new StreamingResponses({ lapse: this.#lapse, logger });
     const observing = observe.observability ?? false;
     if (observing !== false) {
       this.#observability = observeLapse(this.#lapse, {
@@ -305,6 +308,7 @@ export class Gateway {
     this.#server.closeAllConnections();
     await stopped;
     this.#bridge.dispose();
+    this.#streams.dispose();
     await this.#agent.close().catch(() => undefined);
     await this.#admin?.close();
     await this.#observability?.close();
@@ -482,6 +486,26 @@ export class Gateway {
       }
     }
     res.writeHead(statusCode, out);
+    // A body still streaming (server-sent events, a long poll) ends with its session,
+    // as a WebSocket does. A response that changed who is signed in is left alone.
+    const { verdict } = session;
+    if (
+      verdict?.ok === true &&
+      out['content-length'] === undefined &&
+      upstreamHeaders['lapse-begin'] === undefined &&
+      upstreamHeaders['lapse-end'] === undefined &&
+      req.method !== 'HEAD' &&
+      statusCode !== 204 &&
+      statusCode !== 304
+    ) {
+      this.#streams.track(
+        res,
+        nodeRequest(req),
+        route.context,
+        verdict.record.idHash,
+        verdict.status,
+      );
+    }
     // pipe() rather than pipeline(): pipeline's bookkeeping (an AbortController per call)
     // cost more than everything else the gateway does per request. Errors still end both sides.
     source.on('error', (error) => {
