@@ -2,9 +2,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { gunzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { clientScriptResponse, loadClientScript } from './client-script.js';
+import { chooseCoding, clientScriptResponse, loadClientScript } from './client-script.js';
 import { PLACEHOLDER_CLIENT_SCRIPT } from './placeholder-client.js';
 
 async function bundleFile(text: string): Promise<URL> {
@@ -15,13 +15,16 @@ async function bundleFile(text: string): Promise<URL> {
 }
 
 describe('the served browser SDK', () => {
-  it('serves the bundle, gzipped when the client takes it', async () => {
+  it('serves the bundle, in brotli or gzip when the client takes it', async () => {
     const script = loadClientScript(await bundleFile('console.log("sdk")'));
     expect(script.isBundle).toBe(true);
     const plain = clientScriptResponse(script, undefined, undefined);
     expect(plain.spec.status).toBe(200);
     expect(plain.body?.toString()).toBe('console.log("sdk")');
-    const gzip = clientScriptResponse(script, 'br, gzip', undefined);
+    const br = clientScriptResponse(script, 'gzip, deflate, br', undefined);
+    expect(br.spec.headers).toContainEqual(['Content-Encoding', 'br']);
+    expect(brotliDecompressSync(br.body as Buffer).toString()).toBe('console.log("sdk")');
+    const gzip = clientScriptResponse(script, 'br;q=0, gzip', undefined);
     expect(gzip.spec.headers).toContainEqual(['Content-Encoding', 'gzip']);
     expect(gunzipSync(gzip.body as Buffer).toString()).toBe('console.log("sdk")');
     expect(gzip.spec.headers).toContainEqual(['Content-Length', String(gzip.body?.length)]);
@@ -35,6 +38,20 @@ describe('the served browser SDK', () => {
     expect(revalidated.spec.status).toBe(304);
     expect(revalidated.body).toBeUndefined();
     expect(clientScriptResponse(first, 'gzip', second.etag).spec.status).toBe(200);
+  });
+
+  it('negotiates the coding as RFC 9110 says: q=0 refuses, * stands for the rest', () => {
+    expect(chooseCoding(undefined)).toBeUndefined();
+    expect(chooseCoding('')).toBeUndefined();
+    expect(chooseCoding('identity')).toBeUndefined();
+    expect(chooseCoding('gzip')).toBe('gzip');
+    expect(chooseCoding('GZIP;Q=0.5, BR;q=0.1')).toBe('br');
+    expect(chooseCoding('br;q=0')).toBeUndefined();
+    expect(chooseCoding('br;q=0, gzip;q=0')).toBeUndefined();
+    expect(chooseCoding('*')).toBe('br');
+    expect(chooseCoding('*, br;q=0')).toBe('gzip');
+    expect(chooseCoding('*;q=0, gzip')).toBe('gzip');
+    expect(chooseCoding('deflate, br;q=junk')).toBeUndefined();
   });
 
   it('falls back to the placeholder when the bundle was not built', () => {
