@@ -34,9 +34,14 @@ describe('the served browser SDK', () => {
     const first = loadClientScript(await bundleFile('a()'));
     const second = loadClientScript(await bundleFile('b()'));
     expect(first.etag).not.toBe(second.etag);
-    const revalidated = clientScriptResponse(first, 'gzip', `"x", ${first.etag}`);
+    const gzipTag = `${first.etag.slice(0, -1)}-gzip"`;
+    const revalidated = clientScriptResponse(first, 'gzip', `"x", ${gzipTag}`);
     expect(revalidated.spec.status).toBe(304);
+    expect(revalidated.spec.headers).toContainEqual(['ETag', gzipTag]);
     expect(revalidated.body).toBeUndefined();
+    expect(clientScriptResponse(first, undefined, first.etag).spec.status).toBe(304);
+    // Each representation has its own validator: a gzip ETag does not validate brotli.
+    expect(clientScriptResponse(first, 'br', gzipTag).spec.status).toBe(200);
     expect(clientScriptResponse(first, 'gzip', second.etag).spec.status).toBe(200);
   });
 

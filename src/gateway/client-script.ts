@@ -46,26 +46,28 @@ export function loadClientScript(bundleUrl: URL = BUNDLE_URL): ClientScript {
 }
 
 /**
- * The answer to `GET /_lapse/client.js`: gzip when the client takes it, a
- * strong ETag so browsers revalidate cheaply (`no-cache`: always revalidate,
- * so a new SDK reaches every page at once).
+ * The answer to `GET /_lapse/client.js`: brotli or gzip when the client takes
+ * it, a strong ETag per representation (`"<digest>"`, `"<digest>-br"`,
+ * `"<digest>-gzip"`) so browsers and caches revalidate cheaply (`no-cache`:
+ * always revalidate, so a new SDK reaches every page at once).
  */
 export function clientScriptResponse(
   script: ClientScript,
   acceptEncoding: string | undefined,
   ifNoneMatch: string | undefined,
 ): { readonly spec: HttpResponseSpec; readonly body: Buffer | undefined } {
+  const coding = chooseCoding(acceptEncoding);
+  const etag = coding === undefined ? script.etag : `${script.etag.slice(0, -1)}-${coding}"`;
   const headers: Array<readonly [string, string]> = [
     ['Content-Type', 'text/javascript; charset=utf-8'],
     ['Cache-Control', 'no-cache'],
     ['X-Content-Type-Options', 'nosniff'],
-    ['ETag', script.etag],
+    ['ETag', etag],
     ['Vary', 'Accept-Encoding'],
   ];
-  if (ifNoneMatch?.split(/\s*,\s*/).includes(script.etag) === true) {
+  if (ifNoneMatch?.split(/\s*,\s*/).includes(etag) === true) {
     return { spec: { status: 304, headers }, body: undefined };
   }
-  const coding = chooseCoding(acceptEncoding);
   const body = coding === 'br' ? script.brotli : coding === 'gzip' ? script.gzipped : script.body;
   return {
     spec: {
