@@ -115,6 +115,9 @@ export class Observability {
       this.audit.observeAuthority(authority),
       this.detector.observeAuthority(authority),
       this.timeline.observeAuthority(authority),
+      ...(['begin', 'expire', 'revoke'] as const).map((type) =>
+        authority.on(type, () => this.census.markStale()),
+      ),
       lapse.onCheck((report) => this.#onCheck(report)),
     ];
     if (skewEveryMs > 0) {

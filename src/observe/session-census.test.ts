@@ -171,6 +171,24 @@ describe('SessionCensus.count', () => {
     expect(store.walks).toBe(2);
   });
 
+  it('once marked stale, walks again after minIntervalMs instead of maxAgeMs', async () => {
+    const { store, authority } = setup();
+    await authority.begin({ subject: 'alice' });
+    const census = new SessionCensus(authority, { maxAgeMs: 60_000, minIntervalMs: 20 });
+    expect((await census.count()).active).toBe(1);
+    await authority.begin({ subject: 'bob' });
+    census.markStale();
+    // Within minIntervalMs the count is reused even though it is stale.
+    expect((await census.count()).active).toBe(1);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect((await census.count()).active).toBe(2);
+    expect(store.walks).toBe(2);
+    // Fresh again: maxAgeMs applies.
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect((await census.count()).active).toBe(2);
+    expect(store.walks).toBe(2);
+  });
+
   it('walks the store on every count with maxAgeMs 0', async () => {
     const { store, authority } = setup();
     const census = new SessionCensus(authority, { maxAgeMs: 0 });

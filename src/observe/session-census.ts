@@ -16,8 +16,15 @@ export interface Census {
 
 /** Options of {@link SessionCensus}. */
 export interface SessionCensusOptions {
-  /** Reuse a count this young instead of walking the store again, ms. Default: 1,000. */
+  /**
+   * Reuse a count this young instead of walking the store again, ms: a walk
+   * reads every live session. Default: 5,000. A count marked stale
+   * ({@link SessionCensus.markStale}: a session began or ended here) is
+   * reused only for `minIntervalMs`.
+   */
   readonly maxAgeMs?: number;
+  /** Least time between two walks, however stale the count, ms. Default: 1,000 (at most `maxAgeMs`). */
+  readonly minIntervalMs?: number;
   /** The context warning periods are resolved in. Default: none (`{}`). */
   readonly context?: EnforcementContext;
 }
@@ -57,7 +64,8 @@ export function currentDeadlines(
  * store's listing (`SessionStore.list`, 1,000 records a page): what the
  * `lapse_sessions_active` and `lapse_sessions_warning` gauges and the
  * dashboard show. Shared across every instance on the store, since it reads
- * the store. A count is reused for `maxAgeMs`, and concurrent callers share
+ * the store. A count is reused for `maxAgeMs` (`minIntervalMs` once marked
+ * stale by a session beginning or ending here), and concurrent callers share
  * one walk, so scrapes and dashboards never pile up walks.
  *
  * @example
@@ -68,24 +76,46 @@ export function currentDeadlines(
 export class SessionCensus {
   readonly #authority: SessionAuthority;
   readonly #maxAgeMs: number;
+  readonly #minIntervalMs: number;
+  #isStale = false;
   readonly #context: EnforcementContext;
   #last: { readonly census: Census; readonly at: number } | undefined;
   #walking: Promise<Census> | undefined;
 
   constructor(authority: SessionAuthority, options: SessionCensusOptions = {}) {
-    const maxAgeMs = options.maxAgeMs ?? 1_000;
+    const maxAgeMs = options.maxAgeMs ?? 5_000;
     if (typeof maxAgeMs !== 'number' || !Number.isFinite(maxAgeMs) || maxAgeMs < 0) {
       throw new OptionError('maxAgeMs', `expected a number of ms >= 0, got ${String(maxAgeMs)}`);
     }
+    const minIntervalMs = Math.min(options.minIntervalMs ?? 1_000, maxAgeMs);
+    if (typeof minIntervalMs !== 'number' || !Number.isFinite(minIntervalMs) || minIntervalMs < 0) {
+      throw new OptionError(
+        'minIntervalMs',
+        `expected a number of ms >= 0, got ${String(options.minIntervalMs)}`,
+      );
+    }
+    this.#minIntervalMs = minIntervalMs;
     this.#authority = authority;
     this.#maxAgeMs = maxAgeMs;
     this.#context = Object.freeze({ ...options.context });
   }
 
-  /** The latest count, walking the store when the last one is older than `maxAgeMs`. */
+  /**
+   * Note that sessions began or ended since the last count: the next count
+   * walks the store as soon as `minIntervalMs` allows.
+   */
+  markStale(): void {
+    this.#isStale = true;
+  }
+
+  /**
+   * The latest count, walking the store when the last one is older than
+   * `maxAgeMs` (or than `minIntervalMs` once marked stale).
+   */
   count(): Promise<Census> {
     const last = this.#last;
-    if (last !== undefined && performance.now() - last.at <= this.#maxAgeMs) {
+    const reuseMs = this.#isStale ? this.#minIntervalMs : this.#maxAgeMs;
+    if (last !== undefined && performance.now() - last.at <= reuseMs) {
       return Promise.resolve(last.census);
     }
     if (this.#walking === undefined) {
@@ -98,6 +128,7 @@ export class SessionCensus {
 
   async #walk(): Promise<Census> {
     const store = this.#authority.store;
+    this.#isStale = false;
     let cursor: string | undefined;
     let now: number | undefined;
     let active = 0;
