@@ -2,6 +2,7 @@ import { OptionError, StoreUnavailableError } from '../errors.js';
 import { type HttpResponseSpec, jsonResponse } from '../http/rejection.js';
 import type { Observability } from '../observe/observability.js';
 import type { EnforcementContext } from '../policy/types.js';
+import { isWellFormedIdHash } from '../session/session-id.js';
 import type { SessionQuery } from '../store/session-store.js';
 import { type AdminSession, adminSessionView } from './session-view.js';
 
@@ -17,9 +18,6 @@ export const MAX_PAGE = 500;
 
 /** Longest filter value accepted (a subject, a role, a rule name, an attribute). */
 const MAX_FILTER_LENGTH = 512;
-
-/** A store key as `hashSessionId` makes it: base64url SHA-256, 43 characters. */
-const ID_HASH = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
 function one(query: URLSearchParams, name: string): string | undefined {
   const values = query.getAll(name);
@@ -125,7 +123,7 @@ export class AdminApi {
   /** `DELETE /api/sessions/:id`: revoke one session (reason `admin`). */
   revokeSession(id: string): Promise<HttpResponseSpec> {
     return answering(async () => {
-      if (!ID_HASH.test(id)) return jsonResponse(404, { error: 'not_found' });
+      if (!isWellFormedIdHash(id)) return jsonResponse(404, { error: 'not_found' });
       const outcome = await this.#authority.revokeHash(id, 'admin');
       if (outcome.outcome === 'unknown') return jsonResponse(404, { error: 'not_found' });
       const now = await this.#authority.store.now();

@@ -37,3 +37,13 @@ export function hashSessionId(id: string): string {
     ? crypto.createHash('sha256').update(id).digest('base64url')
     : oneShotHash('sha256', id, 'base64url');
 }
+
+/**
+ * Whether `idHash` has the exact shape {@link hashSessionId} returns (43
+ * base64url characters encoding 32 bytes): how a store key is told from
+ * anything else a caller passes (an admin's `DELETE /api/sessions/:id`).
+ */
+export function isWellFormedIdHash(idHash: string): boolean {
+  // 32 bytes in base64url: the last character carries 4 bits and two zero bits.
+  return /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/.test(idHash);
+}

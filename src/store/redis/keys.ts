@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isWellFormedIdHash } from '../../session/session-id.js';
 
 /**
  * Key layout of the Redis store. Every Lua script touches exactly ONE key
@@ -35,8 +36,6 @@ import { createHash } from 'node:crypto';
  */
 export const SHARD_COUNT = 4096;
 
-/** base64url of 32 bytes: 43 characters, the last one carrying 4 bits and two zero bits. */
-const CANONICAL = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 const KEY_CHARACTERS = 37;
 const ID_HASH_LENGTH = 43;
 const FINGERPRINT_LENGTH = 2;
@@ -44,7 +43,7 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 
 /** Whether `idHash` is the base64url SHA-256 that `hashSessionId` returns (43 characters). */
 export function isCanonicalIdHash(idHash: string): boolean {
-  return CANONICAL.test(idHash);
+  return isWellFormedIdHash(idHash);
 }
 
 /** Where a subject's sessions are indexed: a shard and a fingerprint that tells most subjects in it apart. */
