@@ -61,6 +61,12 @@ export const ErrorCodes = {
   SESSION_ID_MALFORMED: 'LAPSE_SESSION_ID_MALFORMED',
   /** An operation needed a live session, and the session has ended or is unknown. */
   SESSION_REJECTED: 'LAPSE_SESSION_REJECTED',
+  /**
+   * A request to the admin API failed (refused token, unreachable listener,
+   * unknown session, bad query, an answer that is not the API's); see
+   * `AdminRequestError.failure`. A 503 carries `LAPSE_STORE_UNAVAILABLE`.
+   */
+  ADMIN_REQUEST_FAILED: 'LAPSE_ADMIN_REQUEST_FAILED',
   /** A simulation trace is malformed. */
   TRACE_INVALID: 'LAPSE_TRACE_INVALID',
 } as const;

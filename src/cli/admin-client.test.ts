@@ -123,7 +123,7 @@ describe('AdminClient', () => {
     expect(bad).toMatchObject({
       failure: 'bad-request',
       status: 400,
-      code: ErrorCodes.OPTION_INVALID,
+      code: ErrorCodes.ADMIN_REQUEST_FAILED,
       apiMessage: 'invalid option limit: too big',
     });
   });

@@ -71,8 +71,8 @@ export type AdminFailure =
 
 /**
  * A request to the admin API failed. Branch on `failure` (and `status`): the
- * code is `LAPSE_STORE_UNAVAILABLE` for a 503, `LAPSE_OPTION_INVALID` for the
- * rest. The message names the URL and never holds the token.
+ * code is `LAPSE_STORE_UNAVAILABLE` for a 503, `LAPSE_ADMIN_REQUEST_FAILED` for
+ * the rest. The message names the URL and never holds the token.
  */
 export class AdminRequestError extends LapseError {
   readonly failure: AdminFailure;
@@ -89,7 +89,9 @@ export class AdminRequestError extends LapseError {
     details: { url: string; status?: number; apiMessage?: string; cause?: unknown },
   ) {
     super(
-      failure === 'store-unavailable' ? ErrorCodes.STORE_UNAVAILABLE : ErrorCodes.OPTION_INVALID,
+      failure === 'store-unavailable'
+        ? ErrorCodes.STORE_UNAVAILABLE
+        : ErrorCodes.ADMIN_REQUEST_FAILED,
       message,
       details.cause === undefined ? undefined : { cause: details.cause },
     );
