@@ -26,7 +26,12 @@ beforeAll(async () => {
     if (req.url === '/login') res.setHeader('Lapse-Begin', formatIdentityHeader({ subject: 'u1' }));
     res.end('ok');
   });
-  const wss = new WebSocketServer({ server: upstreamServer });
+  const wss = new WebSocketServer({
+    server: upstreamServer,
+    // The app refuses the upgrade of /forbidden itself: 403, its own body.
+    verifyClient: (info, done) =>
+      info.req.url === '/forbidden' ? done(false, 403, 'Forbidden') : done(true),
+  });
   wss.on('connection', (socket, req) => {
     upstreamSockets.add(socket);
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
@@ -100,6 +105,37 @@ function open(gateway: RunningGateway, id: string, protocols?: string[]): Promis
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('WebSockets through the gateway', () => {
+  it("relays the app's own refusal of an upgrade (its status and body), not a 502", async () => {
+    const gateway = await gatewayWith('policy:\n  defaults: { idle: 60s, absolute: 1h, warn: 0s }');
+    const id = await signIn(gateway);
+    const socket = new WebSocket(`${gateway.url.replace('http', 'ws')}/forbidden`, {
+      headers: { cookie: `lapse_sid=${id}` },
+    });
+    const refusal = await new Promise<{ status: number; type: string; body: string }>(
+      (resolve, reject) => {
+        socket.once('open', () => reject(new Error('the upgrade went through')));
+        socket.once('error', reject);
+        socket.once('unexpected-response', (request, response) => {
+          let body = '';
+          response.setEncoding('utf8');
+          response.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          response.on('end', () => {
+            request.destroy();
+            resolve({
+              status: response.statusCode ?? 0,
+              type: String(response.headers['content-type']),
+              body,
+            });
+          });
+        });
+      },
+    );
+    expect(refusal).toEqual({ status: 403, type: 'text/html', body: 'Forbidden' });
+    await expect.poll(() => gateway.gateway.webSocketCount).toBe(0);
+  });
+
   it('relays both ways, keeps the subprotocol and tells the upstream who is signed in', async () => {
     const gateway = await gatewayWith('policy:\n  defaults: { idle: 60s, absolute: 1h, warn: 0s }');
     const id = await signIn(gateway);

@@ -44,20 +44,41 @@ export function answerUpgrade(
   body: Readonly<Record<string, string>>,
   extraHeaders: ReadonlyArray<readonly [string, string]> = [],
 ): void {
+  relayUpgradeAnswer(socket, status, statusText, Buffer.from(JSON.stringify(body)), [
+    ['Content-Type', 'application/json; charset=utf-8'],
+    ['Cache-Control', 'no-store'],
+    ...extraHeaders,
+  ]);
+}
+
+/** A header value that cannot split the response it is written into. */
+const SAFE_HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * Write a whole HTTP response to a socket whose upgrade is refused (the
+ * gateway's own answer, or the upstream's relayed), then close it.
+ */
+export function relayUpgradeAnswer(
+  socket: Duplex,
+  status: number,
+  statusText: string,
+  body: Buffer,
+  headers: ReadonlyArray<readonly [string, string]>,
+): void {
   if (socket.destroyed) return;
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const json = JSON.stringify(body);
+  const text = SAFE_HEADER_VALUE.test(statusText) ? statusText : '';
   const head = [
-    `HTTP/1.1 ${status} ${statusText}`,
+    `HTTP/1.1 ${status} ${text}`.trimEnd(),
     'Connection: close',
-    'Content-Type: application/json; charset=utf-8',
-    'Cache-Control: no-store',
-    `Content-Length: ${Buffer.byteLength(json)}`,
-    ...extraHeaders.map(([name, value]) => `${name}: ${value}`),
+    ...headers
+      .filter(([, value]) => SAFE_HEADER_VALUE.test(value))
+      .map(([name, value]) => `${name}: ${value}`),
+    `Content-Length: ${body.length}`,
   ];
   socket.once('finish', () => socket.destroy());
-  socket.end(`${head.join('\r\n')}\r\n\r\n${json}`);
+  socket.end(Buffer.concat([Buffer.from(`${head.join('\r\n')}\r\n\r\n`, 'latin1'), body]));
 }

@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
@@ -13,6 +13,7 @@ import {
   answerUpgrade,
   GOING_AWAY_CLOSE_CODE,
   relayableCloseCode,
+  relayUpgradeAnswer,
   SESSION_EXPIRED_CLOSE_CODE,
   STORE_UNAVAILABLE_CLOSE_CODE,
   STORE_UNAVAILABLE_CLOSE_REASON,
@@ -92,6 +93,9 @@ interface HeldMessage {
   readonly arrivedAt: number;
   readonly isActivity: boolean;
 }
+
+/** Most of an upstream's refusal body relayed to the client (the rest is cut). */
+const MAX_RELAYED_REFUSAL_BYTES = 64 * 1024;
 
 /** One session as the bridge watches it: its connections by context, and the touch batching they share. */
 interface WatchedSession {
@@ -435,7 +439,48 @@ export class WebSocketBridge {
     socket.on('error', connection.onRawError);
     socket.on('close', connection.onRawClose);
     upstream.on('error', (error) => this.#onUpstreamError(connection, error));
+    upstream.on('unexpected-response', (request, response) =>
+      this.#relayRefusal(connection, request, response),
+    );
     upstream.once('open', () => this.#completeHandshake(connection));
+  }
+
+  /**
+   * The app answered the upgrade with something other than `101` (a `403`, a
+   * `404`, a redirect): the client gets that status and body (at most 64 KiB,
+   * hop-by-hop headers dropped), as for any request the gateway forwards,
+   * rather than a `502` that would blame the network.
+   */
+  #relayRefusal(connection: Connection, request: ClientRequest, response: IncomingMessage): void {
+    if (connection.state !== 'connecting') {
+      request.destroy();
+      return;
+    }
+    connection.state = 'closed';
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const send = (): void => {
+      const body = Buffer.concat(chunks);
+      const status = response.statusCode ?? 502;
+      const type = response.headers['content-type'];
+      const location = response.headers.location;
+      relayUpgradeAnswer(connection.upgrade.socket, status, response.statusMessage ?? '', body, [
+        ...(typeof type === 'string' ? ([['Content-Type', type]] as const) : []),
+        ...(typeof location === 'string' ? ([['Location', location]] as const) : []),
+      ]);
+      request.destroy();
+      this.#finish(connection);
+    };
+    this.#logger.debug(
+      { connection: connection.number, status: response.statusCode },
+      'websocket upgrade refused by the upstream',
+    );
+    response.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_RELAYED_REFUSAL_BYTES) chunks.push(chunk);
+    });
+    response.once('end', send);
+    response.once('error', send);
   }
 
   /**
