@@ -449,7 +449,8 @@ export class WebSocketBridge {
    * The app answered the upgrade with something other than `101` (a `403`, a
    * `404`, a redirect): the client gets that status and body (at most 64 KiB,
    * hop-by-hop headers dropped), as for any request the gateway forwards,
-   * rather than a `502` that would blame the network.
+   * rather than a `502` that would blame the network. A body still arriving
+   * after 5 s is cut there.
    */
   #relayRefusal(connection: Connection, request: ClientRequest, response: IncomingMessage): void {
     if (connection.state !== 'connecting') {
@@ -459,7 +460,14 @@ export class WebSocketBridge {
     connection.state = 'closed';
     const chunks: Buffer[] = [];
     let size = 0;
+    let isSent = false;
+    // A refusal whose body never ends is answered with what came within 5 s.
+    const timer = setTimeout(() => send(), 5_000);
+    timer.unref();
     const send = (): void => {
+      if (isSent) return;
+      isSent = true;
+      clearTimeout(timer);
       const body = Buffer.concat(chunks);
       const status = response.statusCode ?? 502;
       const type = response.headers['content-type'];
