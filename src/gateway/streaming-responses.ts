@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { HttpRequestLike } from '../http/http-request.js';
 import type { Lapse } from '../http/lapse.js';
 import type { EnforcementContext } from '../policy/types.js';
+import { nextDeadline } from '../session/decide.js';
 import type { SessionStatus } from '../session/types.js';
 import { DeadlineBuckets } from './websocket/deadline-buckets.js';
 
@@ -20,13 +21,6 @@ interface Stream {
   readonly request: HttpRequestLike;
   readonly context: EnforcementContext;
   readonly idHash: string;
-}
-
-/** The earlier of a live session's deadlines. */
-function endOf(status: SessionStatus): number {
-  return status.idleExpiresAt === null
-    ? status.absoluteExpiresAt
-    : Math.min(status.idleExpiresAt, status.absoluteExpiresAt);
 }
 
 /**
@@ -89,7 +83,7 @@ export class StreamingResponses {
       this.#bySession.set(idHash, streams);
     }
     streams.add(stream);
-    this.#deadlines.add(stream, endOf(status));
+    this.#deadlines.add(stream, nextDeadline(status));
     res.once('close', () => this.#forget(stream));
   }
 
@@ -105,7 +99,7 @@ export class StreamingResponses {
     try {
       const verdict = await this.#lapse.verify(stream.request, 'peek', stream.context);
       if (verdict.ok) {
-        if (!stream.res.destroyed) this.#deadlines.add(stream, endOf(verdict.status));
+        if (!stream.res.destroyed) this.#deadlines.add(stream, nextDeadline(verdict.status));
         return;
       }
       this.#end(stream, verdict.reason);

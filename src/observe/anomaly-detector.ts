@@ -1,6 +1,7 @@
 import { OptionError } from '../errors.js';
 import type { SessionAuthority, Verdict } from '../session/authority.js';
 import { type Clock, systemClock } from '../session/clock.js';
+import { nextDeadline } from '../session/decide.js';
 import type { AuthorityEvents } from '../session/events.js';
 import type { SessionRecord, SessionStatus } from '../session/types.js';
 import { BoundedMap } from './bounded-map.js';
@@ -330,9 +331,8 @@ export class AnomalyDetector {
   }
 
   #checkDeadline(status: SessionStatus, record: SessionRecord): void {
-    const { now, idleExpiresAt, absoluteExpiresAt } = status;
-    const endsAt =
-      idleExpiresAt === null ? absoluteExpiresAt : Math.min(idleExpiresAt, absoluteExpiresAt);
+    const { now, absoluteExpiresAt } = status;
+    const endsAt = nextDeadline(status);
     if (now < endsAt) return;
     this.#report({
       kind: 'past_deadline',

@@ -1,7 +1,7 @@
 import { OptionError } from '../errors.js';
 import type { EnforcementContext } from '../policy/types.js';
 import type { SessionAuthority } from '../session/authority.js';
-import { type Deadlines, deadlinesFor, expiryAt } from '../session/decide.js';
+import { type Deadlines, deadlinesFor, expiryAt, nextDeadline } from '../session/decide.js';
 import type { SessionRecord } from '../session/types.js';
 
 /** Live sessions counted at one instant of the store's clock. */
@@ -52,11 +52,7 @@ export function currentDeadlines(
     context,
   );
   const deadlines = deadlinesFor(record, effective);
-  const endsAt =
-    deadlines.idleExpiresAt === null
-      ? deadlines.absoluteExpiresAt
-      : Math.min(deadlines.idleExpiresAt, deadlines.absoluteExpiresAt);
-  return { ...deadlines, warnAt: endsAt - effective.warnMs };
+  return { ...deadlines, warnAt: nextDeadline(deadlines) - effective.warnMs };
 }
 
 /**

@@ -111,8 +111,7 @@ export function statusAt(
   effective: EffectivePolicy,
   now: number,
 ): SessionStatus {
-  const earliest = earlier(deadlines.idleExpiresAt, deadlines.absoluteExpiresAt) as number;
-  const warnAt = earliest - effective.warnMs;
+  const warnAt = nextDeadline(deadlines) - effective.warnMs;
   return {
     state: now >= warnAt ? 'warning' : 'active',
     now,
@@ -226,11 +225,15 @@ export function expireIfDue(
   return reason === undefined ? undefined : expired(record, reason, deadlines, retainMs);
 }
 
-/** When a live record next needs the sweep's attention (its earliest stored deadline). */
-export function nextDeadline(record: SessionRecord): number {
-  return record.idleExpiresAt === null
-    ? record.absoluteExpiresAt
-    : Math.min(record.idleExpiresAt, record.absoluteExpiresAt);
+/**
+ * The earlier of two deadlines (a record's stored ones, a status's, a
+ * context's): when a live record next needs the sweep's attention, when a
+ * session's connections must be re-checked.
+ */
+export function nextDeadline(deadlines: Deadlines): number {
+  return deadlines.idleExpiresAt === null
+    ? deadlines.absoluteExpiresAt
+    : Math.min(deadlines.idleExpiresAt, deadlines.absoluteExpiresAt);
 }
 
 /** The outcome of ending a session on purpose (revoke or rotate). */

@@ -7,6 +7,7 @@ import type { HttpRequestLike } from '../../http/http-request.js';
 import type { Lapse } from '../../http/lapse.js';
 import type { EnforcementContext } from '../../policy/types.js';
 import type { Verdict } from '../../session/authority.js';
+import { nextDeadline } from '../../session/decide.js';
 import type { RejectReason, SessionStatus } from '../../session/types.js';
 import type { Route } from '../route-table.js';
 import {
@@ -212,12 +213,6 @@ function handshakeHeaders(
     kept[name] = Array.isArray(value) ? value.join(', ') : value;
   }
   return kept;
-}
-
-/** The earliest deadline of a status, store clock. */
-function earliestDeadline(status: SessionStatus): number {
-  const { idleExpiresAt, absoluteExpiresAt } = status;
-  return idleExpiresAt === null ? absoluteExpiresAt : Math.min(idleExpiresAt, absoluteExpiresAt);
 }
 
 function contextKey(idHash: string, context: EnforcementContext): string {
@@ -588,7 +583,7 @@ export class WebSocketBridge {
         : Math.max(1, Math.min(this.#touchIntervalMs, Math.floor(idleMs / 2)));
     if (askedAt >= group.deadlineFrom) {
       // Measured from when the check was asked, the local deadline is never later than the store's.
-      group.deadline = askedAt + (earliestDeadline(status) - status.now);
+      group.deadline = askedAt + (nextDeadline(status) - status.now);
       group.deadlineFrom = askedAt;
     }
     this.#deadlines.add(group, group.deadline);
