@@ -5,6 +5,7 @@ import type { Lapse } from '../http/lapse.js';
 import type { EnforcementContext } from '../policy/types.js';
 import { nextDeadline } from '../session/decide.js';
 import type { SessionStatus } from '../session/types.js';
+import { onSessionEnds } from './session-ends.js';
 import { DeadlineBuckets } from './websocket/deadline-buckets.js';
 
 /** Options of {@link StreamingResponses}. */
@@ -39,7 +40,7 @@ export class StreamingResponses {
   readonly #logger: Logger;
   readonly #deadlines: DeadlineBuckets<Stream>;
   readonly #bySession = new Map<string, Set<Stream>>();
-  readonly #unsubscribe: (() => void)[];
+  readonly #stopListening: () => void;
 
   constructor(options: StreamingResponsesOptions) {
     this.#lapse = options.lapse;
@@ -50,13 +51,9 @@ export class StreamingResponses {
         for (const stream of streams) void this.#recheck(stream);
       },
     });
-    const { authority } = this.#lapse;
-    this.#unsubscribe = [
-      authority.store.onRevoke(({ idHash }) => this.#endSession(idHash, 'revoked')),
-      authority.on('revoke', ({ record }) => this.#endSession(record.idHash, 'revoked')),
-      authority.on('rotate', ({ retired }) => this.#endSession(retired.idHash, 'revoked')),
-      authority.on('expire', ({ record, reason }) => this.#endSession(record.idHash, reason)),
-    ];
+    this.#stopListening = onSessionEnds(this.#lapse.authority, (idHash, reason) =>
+      this.#endSession(idHash, reason),
+    );
   }
 
   /** Responses being watched. */
@@ -89,7 +86,7 @@ export class StreamingResponses {
 
   /** Stop watching (the gateway is shutting down; its server closes the sockets). */
   dispose(): void {
-    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    this.#stopListening();
     this.#deadlines.clear();
     this.#bySession.clear();
   }

@@ -10,6 +10,7 @@ import type { Verdict } from '../../session/authority.js';
 import { nextDeadline } from '../../session/decide.js';
 import type { RejectReason, SessionStatus } from '../../session/types.js';
 import type { Route } from '../route-table.js';
+import { onSessionEnds } from '../session-ends.js';
 import {
   answerUpgrade,
   GOING_AWAY_CLOSE_CODE,
@@ -276,7 +277,7 @@ export class WebSocketBridge {
   readonly #deadlines: DeadlineBuckets<CheckGroup>;
   readonly #touchFlushes: DeadlineBuckets<WatchedSession>;
   readonly #terminations: DeadlineBuckets<Connection>;
-  readonly #unsubscribe: Array<() => void>;
+  readonly #stopListening: () => void;
   #connectionNumber = 0;
   #isDisposed = false;
 
@@ -345,13 +346,9 @@ export class WebSocketBridge {
         for (const connection of connections) this.#terminate(connection);
       },
     });
-    const { authority } = this.#lapse;
-    this.#unsubscribe = [
-      authority.store.onRevoke(({ idHash }) => this.#endSession(idHash, 'revoked')),
-      authority.on('revoke', ({ record }) => this.#endSession(record.idHash, 'revoked')),
-      authority.on('rotate', ({ retired }) => this.#endSession(retired.idHash, 'revoked')),
-      authority.on('expire', ({ record, reason }) => this.#endSession(record.idHash, reason)),
-    ];
+    this.#stopListening = onSessionEnds(this.#lapse.authority, (idHash, reason) =>
+      this.#endSession(idHash, reason),
+    );
   }
 
   /** Open connections, including those still connecting upstream and those closing. */
@@ -527,7 +524,7 @@ export class WebSocketBridge {
   dispose(): void {
     if (this.#isDisposed) return;
     this.#isDisposed = true;
-    for (const unsubscribe of this.#unsubscribe) unsubscribe();
+    this.#stopListening();
     for (const connection of [...this.#connections]) this.#terminate(connection);
     this.#deadlines.clear();
     this.#touchFlushes.clear();
