@@ -346,6 +346,38 @@ describe('the admin API', () => {
     }
   });
 
+  it('refuses malformed, oversized and hostile input with a clear 4xx and changes nothing', async () => {
+    const id = await signIn('alice');
+    const long = 'x'.repeat(513);
+    for (const [method, path, status, parameter] of [
+      ['GET', `/api/sessions?subject=${long}`, 400, 'subject'],
+      ['GET', '/api/sessions?subject=a&subject=b', 400, 'subject'],
+      ['GET', '/api/sessions?limit=%2B5', 400, 'limit'],
+      ['GET', '/api/sessions?limit=1e2', 400, 'limit'],
+      ['GET', `/api/explain?roles=${long}`, 400, 'roles'],
+      ['GET', '/api/events?after=99999999999999999999', 400, 'after'],
+      ['GET', '/api/events?limit=-3', 400, 'limit'],
+      ['DELETE', `/api/subjects/${long}/sessions`, 400, 'subject'],
+      ['DELETE', `/api/sessions?subject=${long}`, 400, 'subject'],
+      ['DELETE', '/api/sessions/%E0%A4%A', 404, undefined],
+      ['DELETE', `/api/sessions/${hashSessionId(id)}%0d%0aX-Evil:%201`, 404, undefined],
+      ['DELETE', '/api/subjects/%ZZ/sessions', 404, undefined],
+      ['POST', '/api/sessions', 405, undefined],
+      ['PUT', '/api/explain', 405, undefined],
+      ['GET', '/api/nothing-here', 404, undefined],
+    ] as const) {
+      const response = await admin(method, path);
+      expect(response.status, `${method} ${path.slice(0, 60)}`).toBe(status);
+      expect(response.headers['content-type']).toMatch(/^application\/json/);
+      expect(response.headers['x-evil']).toBeUndefined();
+      if (parameter !== undefined) {
+        expect(response.json()).toMatchObject({ error: 'bad_request', parameter });
+      }
+    }
+    // Nothing was revoked on the way.
+    expect((await rawRequest(running.url, 'GET', '/page', sessionCookie(id))).status).toBe(200);
+  });
+
   it('revokes one session: its next request gets 401, and a second revoke says it had ended', async () => {
     const id = await signIn('alice');
     const keep = await signIn('alice');
