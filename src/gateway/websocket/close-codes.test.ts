@@ -1,5 +1,19 @@
+import { Duplex } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { relayableCloseCode, sessionExpiredReason } from './close-codes.js';
+import { relayableCloseCode, relayUpgradeAnswer, sessionExpiredReason } from './close-codes.js';
+
+/** A socket that keeps what is written to it. */
+function capture(): { socket: Duplex; written: () => string } {
+  const chunks: Buffer[] = [];
+  const socket = new Duplex({
+    read() {},
+    write(chunk: Buffer, _encoding, done) {
+      chunks.push(chunk);
+      done();
+    },
+  });
+  return { socket, written: () => Buffer.concat(chunks).toString('latin1') };
+}
 
 describe('relayableCloseCode', () => {
   it('passes on every code a close frame may carry', () => {
@@ -24,5 +38,22 @@ describe('sessionExpiredReason', () => {
   it('names the reason after session_expired:', () => {
     expect(sessionExpiredReason('idle')).toBe('session_expired:idle');
     expect(sessionExpiredReason('revoked')).toBe('session_expired:revoked');
+  });
+});
+
+describe('relayUpgradeAnswer', () => {
+  it('writes a whole response with its length, and drops header values that would split it', async () => {
+    const { socket, written } = capture();
+    relayUpgradeAnswer(socket, 403, 'Forbidden\r\nX-Evil: 1', Buffer.from('nope'), [
+      ['Content-Type', 'text/plain'],
+      ['Location', '/x\r\nSet-Cookie: stolen=1'],
+    ]);
+    await new Promise((resolve) => socket.once('close', resolve));
+    const text = written();
+    expect(text.startsWith('HTTP/1.1 403\r\n')).toBe(true);
+    expect(text).toContain('Content-Type: text/plain\r\n');
+    expect(text).toContain('Content-Length: 4\r\n\r\nnope');
+    expect(text).not.toContain('X-Evil');
+    expect(text).not.toContain('stolen');
   });
 });
