@@ -264,21 +264,31 @@ describe('currentDeadlines', () => {
     expect(currentDeadlines(admin.record, authority).warnAt).toBe(admin.status.warnAt);
   });
 
+  /** A stored record of alice, signed in at START, with these times. */
+  const storedRecord = (
+    times: Pick<
+      SessionRecord,
+      'lastActivityAt' | 'idleExpiresAt' | 'absoluteExpiresAt' | 'purgeAt'
+    >,
+  ): SessionRecord => ({
+    idHash: 'x',
+    subject: 'alice',
+    roles: [],
+    userType: 'human',
+    attrs: {},
+    createdAt: START,
+    rule: 'defaults',
+    ...times,
+  });
+
   it('uses the absolute deadline when it comes first, or when idle is off', () => {
     const { authority } = setup();
-    const record: SessionRecord = {
-      idHash: 'x',
-      subject: 'alice',
-      roles: [],
-      userType: 'human',
-      attrs: {},
-      createdAt: START,
+    const record = storedRecord({
       lastActivityAt: START + 10 * MINUTE,
       idleExpiresAt: START + 20 * MINUTE,
       absoluteExpiresAt: START + 15 * MINUTE,
-      rule: 'defaults',
       purgeAt: START + 60 * MINUTE,
-    };
+    });
     expect(currentDeadlines(record, authority).warnAt).toBe(START + 14 * MINUTE);
     expect(currentDeadlines({ ...record, idleExpiresAt: null }, authority).warnAt).toBe(
       START + 14 * MINUTE,
@@ -287,20 +297,13 @@ describe('currentDeadlines', () => {
 
   it('tightens the stored deadlines by the policy in force now (a stricter reload bites at once)', () => {
     const { authority } = setup();
-    const record: SessionRecord = {
-      idHash: 'x',
-      subject: 'alice',
-      roles: [],
-      userType: 'human',
-      attrs: {},
-      createdAt: START,
+    // Written under a looser policy: idle 30 min, absolute 24 h.
+    const record = storedRecord({
       lastActivityAt: START,
-      // Written under a looser policy: idle 30 min, absolute 24 h.
       idleExpiresAt: START + 30 * MINUTE,
       absoluteExpiresAt: START + 24 * 60 * MINUTE,
-      rule: 'defaults',
       purgeAt: START + 48 * 60 * MINUTE,
-    };
+    });
     // The policy in force: idle 10 min, absolute 8 h.
     expect(currentDeadlines(record, authority)).toEqual({
       idleExpiresAt: START + 10 * MINUTE,
